@@ -1,0 +1,127 @@
+//! Launching: a kernel function with its dynamic shared memory set up, and checked launch
+//! configurations.
+//!
+//! Above 48 KiB of dynamic shared memory a kernel must opt in
+//! (`cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)`); [`Kernel`] does that once, when it is
+//! made, so a forward call only builds a [`LaunchConfig`] and launches through cudarc's
+//! `LaunchArgs`.
+//!
+//! ```no_run
+//! use cudarc::driver::PushKernelArg;
+//! use nvfp4_cuda::{Device, KernelRegistry};
+//!
+//! let gpu = Device::new(0)?;
+//! let fill = KernelRegistry::new(&gpu).get("smoke.cu", &[])?.kernel("smoke_fill_u32", 0)?;
+//! let mut out = gpu.stream().alloc_zeros::<u32>(1000)?;
+//! let (value, n) = (7u32, 1000i32);
+//! let cfg = fill.config((4, 1, 1), (256, 1, 1))?;
+//! // SAFETY: smoke_fill_u32(unsigned*, unsigned, int) writes out[0..n) and `out` holds n words.
+//! unsafe { fill.builder(gpu.stream()).arg(&mut out).arg(&value).arg(&n).launch(cfg) }?;
+//! # Ok::<(), nvfp4_cuda::Error>(())
+//! ```
+
+use cudarc::driver::sys::CUfunction_attribute;
+use cudarc::driver::{CudaFunction, CudaStream, LaunchArgs, LaunchConfig};
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+
+/// Dynamic shared memory a kernel may use without opting in.
+pub const DEFAULT_DYNAMIC_SHARED_LIMIT: u32 = 48 * 1024;
+
+/// CUDA's limits on grid dimensions (x, y, z).
+const MAX_GRID: (u32, u32, u32) = (i32::MAX as u32, 65_535, 65_535);
+
+/// A kernel function ready to launch with a fixed amount of dynamic shared memory.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    name: String,
+    function: CudaFunction,
+    dynamic_shared_bytes: u32,
+    max_threads_per_block: u32,
+}
+
+impl Kernel {
+    pub(crate) fn new(
+        name: &str,
+        function: CudaFunction,
+        dynamic_shared_bytes: u32,
+        device: &Device,
+    ) -> Result<Self> {
+        let static_bytes = function.shared_size_bytes()?.max(0) as u32;
+        let max = device
+            .max_shared_bytes_per_block()?
+            .saturating_sub(static_bytes);
+        if dynamic_shared_bytes > max {
+            return Err(Error::SharedMemory {
+                kernel: name.to_owned(),
+                requested: dynamic_shared_bytes,
+                max,
+            });
+        }
+        if dynamic_shared_bytes > DEFAULT_DYNAMIC_SHARED_LIMIT {
+            function.set_attribute(
+                CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                dynamic_shared_bytes as i32,
+            )?;
+        }
+        let max_threads_per_block = function.max_threads_per_block()?.max(0) as u32;
+        Ok(Self {
+            name: name.to_owned(),
+            function,
+            dynamic_shared_bytes,
+            max_threads_per_block,
+        })
+    }
+
+    /// The entry function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The cudarc function.
+    pub fn function(&self) -> &CudaFunction {
+        &self.function
+    }
+
+    /// Dynamic shared memory per block, in bytes, that every launch gets.
+    pub fn dynamic_shared_bytes(&self) -> u32 {
+        self.dynamic_shared_bytes
+    }
+
+    /// A launch configuration with this kernel's dynamic shared memory, checked against CUDA's
+    /// limits and the kernel's maximum block size.
+    ///
+    /// # Errors
+    /// [`Error::Launch`] for an empty or oversized grid or block.
+    pub fn config(&self, grid: (u32, u32, u32), block: (u32, u32, u32)) -> Result<LaunchConfig> {
+        let fail = |reason: String| Error::Launch {
+            kernel: self.name.clone(),
+            reason,
+        };
+        if [grid.0, grid.1, grid.2, block.0, block.1, block.2].contains(&0) {
+            return Err(fail(format!("empty grid {grid:?} or block {block:?}")));
+        }
+        if grid.0 > MAX_GRID.0 || grid.1 > MAX_GRID.1 || grid.2 > MAX_GRID.2 {
+            return Err(fail(format!("grid {grid:?} exceeds {MAX_GRID:?}")));
+        }
+        let threads = u64::from(block.0) * u64::from(block.1) * u64::from(block.2);
+        if threads > u64::from(self.max_threads_per_block) {
+            return Err(fail(format!(
+                "block {block:?} has {threads} threads; at most {}",
+                self.max_threads_per_block
+            )));
+        }
+        Ok(LaunchConfig {
+            grid_dim: grid,
+            block_dim: block,
+            shared_mem_bytes: self.dynamic_shared_bytes,
+        })
+    }
+
+    /// cudarc's launch builder for this kernel on `stream`: push the arguments, then launch with a
+    /// configuration from [`Kernel::config`].
+    pub fn builder<'a>(&'a self, stream: &'a CudaStream) -> LaunchArgs<'a> {
+        stream.launch_builder(&self.function)
+    }
+}
