@@ -1,1 +1,55 @@
-fn main(){}
+//! Project tasks, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`).
+//!
+//! | task         | what it does                                                                 |
+//! |--------------|------------------------------------------------------------------------------|
+//! | `kernels`    | fetches the pinned NVRTC 13.0.88 if needed, compiles every embedded kernel    |
+//! |              | source for sm_90a and sm_100a, prints registers / shared memory / spills     |
+//! | `gpu-bundle` | builds the test and bench executables in release and packs them, with        |
+//! |              | `run.sh`, into `gpu-bundle/` for a GPU machine without Rust                  |
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod bundle;
+mod kernels;
+
+/// Errors are reported as text and end the task.
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  kernels      compile every kernel source for sm_90a and sm_100a with NVRTC 13.0.88 and print
+               each kernel's registers, shared memory and spills (installs the NVRTC wheel into
+               .cache/ on first use; NVFP4_NVRTC_LIB_DIR=<dir> uses another NVRTC instead)
+  gpu-bundle   build the release test and bench executables into gpu-bundle/ with run.sh";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1);
+    let result = match task.as_deref() {
+        Some("kernels") => kernels::run(),
+        Some("gpu-bundle") => bundle::run(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
