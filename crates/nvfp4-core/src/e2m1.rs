@@ -73,7 +73,7 @@ pub const fn unpack(byte: u8) -> (u8, u8) {
 #[inline]
 pub fn code_at(packed: &[u8], i: usize) -> u8 {
     let b = packed[i / 2];
-    if i % 2 == 0 { b & 0xF } else { b >> 4 }
+    if i.is_multiple_of(2) { b & 0xF } else { b >> 4 }
 }
 
 #[cfg(test)]

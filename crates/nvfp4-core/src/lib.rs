@@ -15,6 +15,7 @@
 //! | [`layout`] | 4 | linear, swizzled 128x4 and grouped scale layouts |
 //! | [`activation`] | 6.4 | `exp_f32`, `silu`, SwiGLU |
 //! | [`plan`] | 5, 6 | validated GEMM and MoE shapes with every buffer size |
+//! | [`tensor`] | 4, 5 | a borrowed, validated view of one quantized matrix |
 //! | [`float`] | - | correctly rounded `fma` and small binary32 helpers for `no_std` |
 //! | [`element`] | - | the bf16 / f32 element traits |
 //! | [`error`] | - | the one error type |
@@ -38,6 +39,7 @@ pub mod float;
 pub mod global_scale;
 pub mod layout;
 pub mod plan;
+pub mod tensor;
 
 pub use error::{Error, Result};
 pub use half::bf16;

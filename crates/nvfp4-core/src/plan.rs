@@ -24,7 +24,7 @@ fn mul(a: usize, b: usize, what: &'static str) -> Result<usize> {
 fn check_block_multiple(dim: &'static str, value: usize) -> Result<()> {
     if value == 0 {
         Err(Error::ZeroDim { dim })
-    } else if value % BLOCK != 0 {
+    } else if !value.is_multiple_of(BLOCK) {
         Err(Error::NotBlockMultiple { dim, value })
     } else {
         Ok(())
