@@ -156,7 +156,8 @@ pub fn compile(source: &KernelSource, arch: Arch, defines: &[(&str, &str)]) -> R
     // NVRTC may keep pointers to these strings, so they are declared before `program` and so
     // dropped after it.
     let c_string = |text: &str| {
-        CString::new(text).map_err(|_| compile_error(format!("NUL byte in {source:?}")))
+        CString::new(text)
+            .map_err(|_| compile_error("a NUL byte in the source or a header".to_owned()))
     };
     let text = c_string(source.text)?;
     let name = c_string(source.name)?;

@@ -98,34 +98,26 @@ impl KernelRegistry {
 
         let arch = self.device.arch();
         let options = compile_options(arch, defines)?;
-        let mut loaded = None;
-        let mut disk_key = None;
-        if let Some(disk) = &self.disk {
-            let hash = cache_key(source, HEADERS, &options, nvrtc_version()?);
-            disk_key = Some(hash);
-            if let Some((image, log)) = disk.load(source.name, arch, hash)? {
-                // A CUBIN that no longer loads (damaged file) is compiled again below.
-                loaded = self
-                    .device
-                    .context()
-                    .load_module(Ptx::from_binary(image))
-                    .ok()
-                    .map(|m| (m, log));
-            }
-        }
-        let (cuda, log) = match loaded {
+        let disk = match &self.disk {
+            Some(disk) => Some((disk, cache_key(source, HEADERS, &options, nvrtc_version()?))),
+            None => None,
+        };
+        let cached = match disk {
+            Some((disk, hash)) => disk.load(source.name, arch, hash)?,
+            None => None,
+        };
+        let ctx = self.device.context();
+        // A cached CUBIN that no longer loads (a damaged file) is compiled again.
+        let hit = cached
+            .and_then(|(image, log)| Some((ctx.load_module(Ptx::from_binary(image)).ok()?, log)));
+        let (cuda, log) = match hit {
             Some(hit) => hit,
             None => {
                 let cubin = compile(source, arch, defines)?;
-                if let (Some(disk), Some(hash)) = (&self.disk, disk_key) {
+                if let Some((disk, hash)) = disk {
                     disk.store(source.name, arch, hash, &cubin.image, &cubin.log)?;
                 }
-                (
-                    self.device
-                        .context()
-                        .load_module(Ptx::from_binary(cubin.image))?,
-                    cubin.log,
-                )
+                (ctx.load_module(Ptx::from_binary(cubin.image))?, cubin.log)
             }
         };
         let module = Arc::new(Module {
