@@ -16,6 +16,7 @@
 //! | [`combine`] | 6.6 | the deterministic weighted sum |
 //! | [`moe`] | 6 | the whole layer, W4A4 and W4A16 |
 //! | [`experts`] | - | building quantized expert weights from f32 (tests, demo) |
+//! | [`synth`] | - | seeded random layers, the unquantized f64 reference, accuracy |
 
 pub mod combine;
 pub mod dequantize;
@@ -27,5 +28,6 @@ mod par;
 pub mod quantize;
 pub mod route;
 pub mod swiglu;
+pub mod synth;
 
 pub use nvfp4_core::{Error, Result};

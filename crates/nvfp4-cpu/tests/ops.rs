@@ -2,9 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-mod common;
 
-use common::Rng;
+use nvfp4_cpu::synth::Rng;
 use nvfp4_core::block::{BLOCK, quantize_block};
 use nvfp4_core::layout::{ScaleLayout, linear_to_swizzled};
 use nvfp4_core::tensor::QuantizedRef;
@@ -29,7 +28,7 @@ fn quantized(
 
 #[test]
 fn swizzled_equals_linear_then_converted_on_ragged_shapes() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     for (rows, k) in [(1, 16), (127, 48), (128, 16), (129, 48), (300, 80)] {
         let x = rng.vec_bf16(rows * k, 2.0);
         let (cl, sl) = quantized(&x, rows, k, 100.0, ScaleLayout::Linear);
@@ -55,7 +54,7 @@ fn swizzled_equals_linear_then_converted_on_ragged_shapes() {
 
 #[test]
 fn dynamic_scale_uses_amax_and_dequantizes_close() {
-    let mut rng = Rng(4);
+    let mut rng = Rng::new(4);
     let (rows, k) = (5, 64);
     let mut x = rng.vec(rows * k, 3.0);
     x[17] = -40.0;
@@ -128,7 +127,7 @@ fn quantize_errors() {
 
 #[test]
 fn gather_equals_quantizing_gathered_rows() {
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let k = 32;
     let x = rng.vec_bf16(10 * k, 1.0);
     let idx = [7usize, 0, 7, 3];
