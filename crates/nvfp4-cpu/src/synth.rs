@@ -15,9 +15,9 @@
 use half::bf16;
 use nvfp4_core::plan::MoeShape;
 
+use crate::Result;
 use crate::experts::QuantizedExperts;
 use crate::moe::{ActScale, MoeConfig, MoeSimulator, MoeWeights};
-use crate::Result;
 
 /// xorshift64* with a fixed seed: small and reproducible across platforms.
 #[derive(Clone, Debug)]
@@ -113,7 +113,13 @@ impl SyntheticMoe {
     /// A layer as [`SyntheticMoe::random`], routed by the given `topk_ids` (`[T, k]`).
     pub fn with_ids(shape: MoeShape, seed: u64, ids: Vec<i32>) -> Result<Self> {
         let mut rng = Rng::new(seed.wrapping_add(1));
-        let (t, h, i, e, k) = (shape.max_tokens, shape.hidden, shape.intermediate, shape.experts, shape.top_k);
+        let (t, h, i, e, k) = (
+            shape.max_tokens,
+            shape.hidden,
+            shape.intermediate,
+            shape.experts,
+            shape.top_k,
+        );
         let mut w13 = rng.vec(e * 2 * i * h, 1.0 / (h as f32).sqrt());
         for expert in w13.chunks_exact_mut(2 * i * h) {
             for v in &mut expert[i * h..] {
@@ -122,7 +128,9 @@ impl SyntheticMoe {
         }
         let w2 = rng.vec(e * h * i, 1.0 / (i as f32).sqrt());
         let x = rng.vec_bf16(t * h, 1.0);
-        let mut weights: Vec<f32> = (0..t * k).map(|_| 0.5 + 0.5 * rng.uniform().abs()).collect();
+        let mut weights: Vec<f32> = (0..t * k)
+            .map(|_| 0.5 + 0.5 * rng.uniform().abs())
+            .collect();
         for tw in weights.chunks_exact_mut(k) {
             let sum: f32 = tw.iter().sum();
             tw.iter_mut().for_each(|w| *w /= sum);
@@ -148,8 +156,17 @@ impl SyntheticMoe {
     }
 
     /// Runs `f` with the layer's [`MoeWeights`] (decode scales from the checkpoint form).
-    pub fn with_weights<R>(&self, l1: ActScale<'_>, l2: ActScale<'_>, f: impl FnOnce(&MoeWeights<'_>) -> Result<R>) -> Result<R> {
-        let (gate, up, d2) = (self.q13.part_dec(0), self.q13.part_dec(1), self.q2.part_dec(0));
+    pub fn with_weights<R>(
+        &self,
+        l1: ActScale<'_>,
+        l2: ActScale<'_>,
+        f: impl FnOnce(&MoeWeights<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let (gate, up, d2) = (
+            self.q13.part_dec(0),
+            self.q13.part_dec(1),
+            self.q2.part_dec(0),
+        );
         let w = MoeWeights {
             w13: self.q13.weights()?,
             w13_dec_gate: &gate,
@@ -168,13 +185,24 @@ impl SyntheticMoe {
         let sim = match sim {
             Some(s) => s,
             None => {
-                own = MoeSimulator::new(MoeConfig { swiglu_limit: self.limit, ..MoeConfig::new(self.shape) })?;
+                own = MoeSimulator::new(MoeConfig {
+                    swiglu_limit: self.limit,
+                    ..MoeConfig::new(self.shape)
+                })?;
                 &mut own
             }
         };
         let mut out = vec![bf16::ZERO; self.tokens() * self.shape.hidden];
         self.with_weights(ActScale::Dynamic, ActScale::Dynamic, |w| {
-            sim.forward(w, &self.x, self.tokens(), &self.ids, &self.weights, self.shared.as_deref(), &mut out)
+            sim.forward(
+                w,
+                &self.x,
+                self.tokens(),
+                &self.ids,
+                &self.weights,
+                self.shared.as_deref(),
+                &mut out,
+            )
         })?;
         Ok(out)
     }
@@ -188,12 +216,22 @@ impl SyntheticMoe {
         let mut act = vec![0f64; i];
         for t in 0..self.tokens() {
             let x = &self.x[t * h..(t + 1) * h];
-            let dot = |row: &[f32]| row.iter().zip(x).map(|(&w, &v)| w as f64 * v.to_f64()).sum::<f64>();
+            let dot = |row: &[f32]| {
+                row.iter()
+                    .zip(x)
+                    .map(|(&w, &v)| w as f64 * v.to_f64())
+                    .sum::<f64>()
+            };
             for j in 0..k {
-                let Ok(e) = usize::try_from(self.ids[t * k + j]) else { continue };
+                let Ok(e) = usize::try_from(self.ids[t * k + j]) else {
+                    continue;
+                };
                 let w13 = &self.w13[e * 2 * i * h..(e + 1) * 2 * i * h];
                 for (r, a) in act.iter_mut().enumerate() {
-                    let (mut g, mut u) = (dot(&w13[r * h..(r + 1) * h]), dot(&w13[(i + r) * h..(i + r + 1) * h]));
+                    let (mut g, mut u) = (
+                        dot(&w13[r * h..(r + 1) * h]),
+                        dot(&w13[(i + r) * h..(i + r + 1) * h]),
+                    );
                     if let Some(l) = self.limit {
                         g = g.min(l as f64);
                         u = u.clamp(-l as f64, l as f64);
@@ -202,7 +240,11 @@ impl SyntheticMoe {
                 }
                 let w2 = &self.w2[e * h * i..(e + 1) * h * i];
                 for c in 0..h {
-                    let y: f64 = w2[c * i..(c + 1) * i].iter().zip(&act).map(|(&w, &v)| w as f64 * v).sum();
+                    let y: f64 = w2[c * i..(c + 1) * i]
+                        .iter()
+                        .zip(&act)
+                        .map(|(&w, &v)| w as f64 * v)
+                        .sum();
                     out[t * h + c] += self.weights[t * k + j] as f64 * y;
                 }
             }
@@ -235,5 +277,8 @@ pub fn accuracy(got: &[bf16], want: &[f64]) -> Accuracy {
         ww += w * w;
         diff += (g - w) * (g - w);
     }
-    Accuracy { cosine: dot / (gg.sqrt() * ww.sqrt()), rel_error: (diff / ww).sqrt() }
+    Accuracy {
+        cosine: dot / (gg.sqrt() * ww.sqrt()),
+        rel_error: (diff / ww).sqrt(),
+    }
 }

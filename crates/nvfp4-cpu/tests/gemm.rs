@@ -3,14 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-
-use nvfp4_cpu::synth::Rng;
 use nvfp4_core::block::BLOCK;
 use nvfp4_core::layout::ScaleLayout;
 use nvfp4_core::tensor::QuantizedRef;
 use nvfp4_core::{bf16, e4m3};
 use nvfp4_cpu::gemm::{Activations, ColumnAlpha, Exact, gemm, within_bound};
 use nvfp4_cpu::quantize::quantize;
+use nvfp4_cpu::synth::Rng;
 use proptest::prelude::*;
 
 struct Quantized {

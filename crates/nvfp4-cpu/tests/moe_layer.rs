@@ -20,14 +20,24 @@ use nvfp4_cpu::synth::{Rng, SyntheticMoe, accuracy};
 /// The layer written out as a composition of the public ops, without the grouped buffers or the
 /// fused activation: route, per expert gather + quantize + GEMM, SwiGLU then quantize, GEMM,
 /// combine.
-fn composed(case: &SyntheticMoe, static_l1: Option<&[f32]>, static_l2: Option<&[f32]>) -> Vec<bf16> {
+fn composed(
+    case: &SyntheticMoe,
+    static_l1: Option<&[f32]>,
+    static_l2: Option<&[f32]>,
+) -> Vec<bf16> {
     let s = case.shape;
     let (h, i, k) = (s.hidden, s.intermediate, s.top_k);
     let mut routing = Routing::new(s.max_tokens, k, s.experts).unwrap();
-    routing.route(&case.ids, case.tokens(), s.experts, 0..s.experts).unwrap();
+    routing
+        .route(&case.ids, case.tokens(), s.experts, 0..s.experts)
+        .unwrap();
     let off = routing.offsets().to_vec();
     let mut y = vec![bf16::ZERO; routing.rows() * h];
-    let (gate, up, d2) = (case.q13.part_dec(0), case.q13.part_dec(1), case.q2.part_dec(0));
+    let (gate, up, d2) = (
+        case.q13.part_dec(0),
+        case.q13.part_dec(1),
+        case.q2.part_dec(0),
+    );
     for e in 0..s.experts {
         let rows = off[e + 1] - off[e];
         if rows == 0 {
@@ -50,44 +60,106 @@ fn composed(case: &SyntheticMoe, static_l1: Option<&[f32]>, static_l2: Option<&[
                     Some(d) => gs_from_dec(d[e]).unwrap(),
                     None => gs_from_amax(amax(&xe)).unwrap(),
                 };
-                let (mut c, mut sc) = (vec![0u8; rows * h / 2], vec![0u8; ScaleLayout::Swizzled.len(rows, h / BLOCK).unwrap()]);
+                let (mut c, mut sc) = (
+                    vec![0u8; rows * h / 2],
+                    vec![0u8; ScaleLayout::Swizzled.len(rows, h / BLOCK).unwrap()],
+                );
                 quantize(&xe, rows, h, gs1, ScaleLayout::Swizzled, &mut c, &mut sc).unwrap();
                 let a = QuantizedRef::new(&c, &sc, ScaleLayout::Swizzled, rows, h).unwrap();
                 let dec_a = 1.0 / gs1;
-                let alpha = ColumnAlpha { split: i, lo: dec_a * gate[e], hi: dec_a * up[e] };
+                let alpha = ColumnAlpha {
+                    split: i,
+                    lo: dec_a * gate[e],
+                    hi: dec_a * up[e],
+                };
                 gemm(&Activations::Nvfp4(a), &w13, alpha, &mut he, None).unwrap();
                 swiglu(&he, rows, i, case.limit, &mut ae).unwrap();
                 let gs2 = match static_l2 {
                     Some(d) => gs_from_dec(d[e]).unwrap(),
                     None => gs_from_amax(amax(&ae)).unwrap(),
                 };
-                let (mut c, mut sc) = (vec![0u8; rows * i / 2], vec![0u8; ScaleLayout::Swizzled.len(rows, i / BLOCK).unwrap()]);
+                let (mut c, mut sc) = (
+                    vec![0u8; rows * i / 2],
+                    vec![0u8; ScaleLayout::Swizzled.len(rows, i / BLOCK).unwrap()],
+                );
                 quantize(&ae, rows, i, gs2, ScaleLayout::Swizzled, &mut c, &mut sc).unwrap();
                 let a = QuantizedRef::new(&c, &sc, ScaleLayout::Swizzled, rows, i).unwrap();
-                gemm(&Activations::Nvfp4(a), &w2, ColumnAlpha::uniform((1.0 / gs2) * d2[e]), ye, None).unwrap();
+                gemm(
+                    &Activations::Nvfp4(a),
+                    &w2,
+                    ColumnAlpha::uniform((1.0 / gs2) * d2[e]),
+                    ye,
+                    None,
+                )
+                .unwrap();
             }
             GemmMode::W4A16 => {
-                let alpha = ColumnAlpha { split: i, lo: gate[e], hi: up[e] };
-                gemm(&Activations::Bf16 { data: &xe, rows }, &w13, alpha, &mut he, None).unwrap();
+                let alpha = ColumnAlpha {
+                    split: i,
+                    lo: gate[e],
+                    hi: up[e],
+                };
+                gemm(
+                    &Activations::Bf16 { data: &xe, rows },
+                    &w13,
+                    alpha,
+                    &mut he,
+                    None,
+                )
+                .unwrap();
                 swiglu(&he, rows, i, case.limit, &mut ae).unwrap();
-                gemm(&Activations::Bf16 { data: &ae, rows }, &w2, ColumnAlpha::uniform(d2[e]), ye, None).unwrap();
+                gemm(
+                    &Activations::Bf16 { data: &ae, rows },
+                    &w2,
+                    ColumnAlpha::uniform(d2[e]),
+                    ye,
+                    None,
+                )
+                .unwrap();
             }
         }
     }
     let mut out = vec![bf16::ZERO; case.tokens() * h];
-    combine(&y, &routing, &case.weights, case.shared.as_deref(), h, &mut out).unwrap();
+    combine(
+        &y,
+        &routing,
+        &case.weights,
+        case.shared.as_deref(),
+        h,
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
 fn run(case: &SyntheticMoe, l1: ActScale<'_>, l2: ActScale<'_>) -> (Vec<bf16>, MoeSimulator) {
-    let mut sim = MoeSimulator::new(MoeConfig { swiglu_limit: case.limit, ..MoeConfig::new(case.shape) }).unwrap();
+    let mut sim = MoeSimulator::new(MoeConfig {
+        swiglu_limit: case.limit,
+        ..MoeConfig::new(case.shape)
+    })
+    .unwrap();
     let mut out = vec![bf16::ZERO; case.tokens() * case.shape.hidden];
-    case.with_weights(l1, l2, |w| sim.forward(w, &case.x, case.tokens(), &case.ids, &case.weights, case.shared.as_deref(), &mut out))
-        .unwrap();
+    case.with_weights(l1, l2, |w| {
+        sim.forward(
+            w,
+            &case.x,
+            case.tokens(),
+            &case.ids,
+            &case.weights,
+            case.shared.as_deref(),
+            &mut out,
+        )
+    })
+    .unwrap();
     (out, sim)
 }
 
-fn case(seed: u64, mode: GemmMode, (t, h, i, e, k): (usize, usize, usize, usize, usize), ids: impl Fn(&mut Rng, usize, usize) -> i32) -> SyntheticMoe {
+fn case(
+    seed: u64,
+    mode: GemmMode,
+    (t, h, i, e, k): (usize, usize, usize, usize, usize),
+    ids: impl Fn(&mut Rng, usize, usize) -> i32,
+) -> SyntheticMoe {
     let mut rng = Rng::new(seed);
     let ids = (0..t * k).map(|s| ids(&mut rng, s / k, s % k)).collect();
     SyntheticMoe::with_ids(MoeShape::new(t, h, i, e, k, mode).unwrap(), seed, ids).unwrap()

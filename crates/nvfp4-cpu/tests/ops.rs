@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-
-use nvfp4_cpu::synth::Rng;
 use nvfp4_core::block::{BLOCK, quantize_block};
 use nvfp4_core::layout::{ScaleLayout, linear_to_swizzled};
 use nvfp4_core::tensor::QuantizedRef;
@@ -12,6 +10,7 @@ use nvfp4_cpu::combine::combine;
 use nvfp4_cpu::dequantize::dequantize;
 use nvfp4_cpu::quantize::{quantize, quantize_dynamic, quantize_gather};
 use nvfp4_cpu::route::{Routing, SKIPPED};
+use nvfp4_cpu::synth::Rng;
 
 fn quantized(
     x: &[bf16],

@@ -30,7 +30,14 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        DemoConfig { tokens: 32, hidden: 896, intermediate: 256, experts: 32, top_k: 8, seed: 0 }
+        DemoConfig {
+            tokens: 32,
+            hidden: 896,
+            intermediate: 256,
+            experts: 32,
+            top_k: 8,
+            seed: 0,
+        }
     }
 }
 
@@ -49,13 +56,24 @@ pub struct DemoResult {
 pub fn run(cfg: &DemoConfig) -> Result<Vec<DemoResult>> {
     let mut results = Vec::new();
     for mode in [GemmMode::W4A4, GemmMode::W4A16] {
-        let shape = MoeShape::new(cfg.tokens, cfg.hidden, cfg.intermediate, cfg.experts, cfg.top_k, mode)?;
+        let shape = MoeShape::new(
+            cfg.tokens,
+            cfg.hidden,
+            cfg.intermediate,
+            cfg.experts,
+            cfg.top_k,
+            mode,
+        )?;
         let layer = SyntheticMoe::random(shape, cfg.seed)?;
         let mut sim = MoeSimulator::new(MoeConfig::new(shape))?;
         let start = Instant::now();
         let out = layer.simulate(Some(&mut sim))?;
         let forward = start.elapsed();
-        results.push(DemoResult { mode, accuracy: accuracy(&out, &layer.reference()), forward });
+        results.push(DemoResult {
+            mode,
+            accuracy: accuracy(&out, &layer.reference()),
+            forward,
+        });
     }
     Ok(results)
 }

@@ -18,7 +18,8 @@ fn parse(args: &[String]) -> Result<DemoConfig, String> {
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> Result<u64, String> {
             let v = it.next().ok_or(format!("{name} needs a value"))?;
-            v.parse().map_err(|_| format!("{name}: '{v}' is not a non-negative integer"))
+            v.parse()
+                .map_err(|_| format!("{name}: '{v}' is not a non-negative integer"))
         };
         match a.as_str() {
             "demo" => {}
@@ -50,7 +51,10 @@ fn main() -> ExitCode {
     );
     match demo::run(&cfg) {
         Ok(results) => {
-            println!("  {:<6} {:>9} {:>10} {:>13}", "mode", "cosine", "rel. err", "forward (ms)");
+            println!(
+                "  {:<6} {:>9} {:>10} {:>13}",
+                "mode", "cosine", "rel. err", "forward (ms)"
+            );
             for r in results {
                 println!(
                     "  {:<6} {:>9.5} {:>10.4} {:>13.1}",
@@ -60,7 +64,9 @@ fn main() -> ExitCode {
                     r.forward.as_secs_f64() * 1e3
                 );
             }
-            println!("  (accuracy against the unquantized layer in f64; NVFP4 rounds x, w13, the activation and w2)");
+            println!(
+                "  (accuracy against the unquantized layer in f64; NVFP4 rounds x, w13, the activation and w2)"
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
