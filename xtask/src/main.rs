@@ -2,6 +2,8 @@
 //!
 //! | task         | what it does                                                                 |
 //! |--------------|------------------------------------------------------------------------------|
+//! | `ci`         | every CI check in order, stopping at the first failure: fmt, clippy, the     |
+//! |              | `no_std` build of nvfp4-core, docs, tests, then `kernels` (see `ci.rs`)      |
 //! | `kernels`    | fetches the pinned NVRTC 13.0.88 if needed, compiles every embedded kernel    |
 //! |              | source for sm_90a and sm_100a, prints registers / shared memory / spills     |
 //! | `gpu-bundle` | builds the test and bench executables in release and packs them, with        |
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bundle;
+mod ci;
 mod kernels;
 
 /// Errors are reported as text and end the task.
@@ -19,6 +22,9 @@ type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  ci           run every CI check, stopping at the first failure: cargo fmt --check, clippy
+               -D warnings, nvfp4-core built for x86_64-unknown-none (no_std), cargo doc
+               -D warnings, cargo test --workspace, then the kernels task (.ci/run calls this)
   kernels      compile every kernel source for sm_90a and sm_100a with NVRTC 13.0.88 and print
                each kernel's registers, shared memory and spills (installs the NVRTC wheel into
                .cache/ on first use; NVFP4_NVRTC_LIB_DIR=<dir> uses another NVRTC instead)
@@ -27,6 +33,7 @@ tasks:
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let result = match task.as_deref() {
+        Some("ci") => ci::run(),
         Some("kernels") => kernels::run(),
         Some("gpu-bundle") => bundle::run(),
         Some("-h" | "--help" | "help") => {
