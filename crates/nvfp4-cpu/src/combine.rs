@@ -3,6 +3,7 @@
 //! so the result is deterministic.
 
 use half::bf16;
+use nvfp4_core::element::bf16_from_f32;
 use nvfp4_core::error::{Result, check_len};
 use nvfp4_core::float::fma_f32;
 
@@ -46,7 +47,7 @@ pub fn combine(
             if let Some(s) = shared {
                 acc += s[t * hidden + h].to_f32();
             }
-            out[t * hidden + h] = bf16::from_f32(acc);
+            out[t * hidden + h] = bf16_from_f32(acc);
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ use half::bf16;
 use nvfp4_core::block::BLOCK;
 use nvfp4_core::e2m1;
 use nvfp4_core::e4m3;
+use nvfp4_core::element::bf16_from_f32;
 use nvfp4_core::error::{Error, Result, check_len};
 use nvfp4_core::tensor::QuantizedRef;
 
@@ -223,7 +224,7 @@ fn row_w4a4(
         for kk in 0..k {
             s += a.value(r, kk) * w.value(nn, kk);
         }
-        *dn = bf16::from_f32(al * s);
+        *dn = bf16_from_f32(al * s);
         let Some(ex) = exact.as_deref_mut() else {
             continue;
         };
@@ -271,7 +272,7 @@ fn row_w4a16(
         for (kk, &x) in a.iter().enumerate() {
             s += x.to_f32() * w.value(nn, kk);
         }
-        *dn = bf16::from_f32(al * s);
+        *dn = bf16_from_f32(al * s);
         let Some(ex) = exact.as_deref_mut() else {
             continue;
         };

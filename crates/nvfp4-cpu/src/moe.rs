@@ -7,7 +7,7 @@
 
 use half::bf16;
 use nvfp4_core::error::{Error, Result, check_len};
-use nvfp4_core::global_scale::{check_scale, gs_from_amax, gs_from_dec};
+use nvfp4_core::global_scale::{amax_f32, check_scale, gs_from_amax, gs_from_dec};
 use nvfp4_core::layout::ScaleLayout;
 use nvfp4_core::plan::{GemmMode, MoePlan, MoeShape};
 
@@ -71,6 +71,23 @@ impl MoeConfig {
     }
 }
 
+/// An expert's activation scales `(gs, dec)`: from the checkpoint's decode scale (`gs = 1 / dec`,
+/// and the GEMM alpha uses `dec` itself, as SPEC section 5 writes `alpha = dec_a * dec_w`), or
+/// dynamic from `amax()` (`gs = 2688 / amax`, `dec = 1 / gs`).
+fn act_scales(
+    src: ActScale<'_>,
+    e: usize,
+    amax: impl FnOnce() -> Result<f32>,
+) -> Result<(f32, f32)> {
+    match src {
+        ActScale::Static(d) => Ok((gs_from_dec(d[e])?, d[e])),
+        ActScale::Dynamic => {
+            let gs = gs_from_amax(amax()?)?;
+            Ok((gs, 1.0 / gs))
+        }
+    }
+}
+
 /// The simulated layer with its preallocated buffers.
 #[derive(Clone, Debug)]
 pub struct MoeSimulator {
@@ -79,6 +96,8 @@ pub struct MoeSimulator {
     routing: Routing,
     gs1: Vec<f32>,
     gs2: Vec<f32>,
+    dec1: Vec<f32>,
+    dec2: Vec<f32>,
     l1_codes: Vec<u8>,
     l1_scales: Vec<u8>,
     l1_bf16: Vec<bf16>,
@@ -104,13 +123,18 @@ impl MoeSimulator {
                 value: config.first_expert,
             });
         }
-        if let Some(l) = config.swiglu_limit {
-            check_scale("swiglu limit", l)?;
+        if let Some(l) = config.swiglu_limit.filter(|l| l.is_nan() || *l <= 0.0) {
+            return Err(Error::BadScale {
+                what: "swiglu limit",
+                bits: l.to_bits(),
+            });
         }
         Ok(MoeSimulator {
             routing: Routing::new(s.max_tokens, s.top_k, s.experts)?,
             gs1: vec![0.0; s.experts],
             gs2: vec![0.0; s.experts],
+            dec1: vec![0.0; s.experts],
+            dec2: vec![0.0; s.experts],
             l1_codes: vec![0; plan.l1_in_codes_len],
             l1_scales: vec![0; plan.l1_in_scales_len],
             l1_bf16: vec![bf16::ZERO; plan.l1_in_bf16_len],
@@ -137,6 +161,12 @@ impl MoeSimulator {
     /// The encode scales used for each expert's L1 and L2 inputs in the last W4A4 call.
     pub fn input_scales(&self) -> (&[f32], &[f32]) {
         (&self.gs1, &self.gs2)
+    }
+
+    /// The decode scales that entered each expert's GEMM alphas in the last W4A4 call: the
+    /// checkpoint's `input_scale` when static, `1 / gs` when dynamic.
+    pub fn input_decode_scales(&self) -> (&[f32], &[f32]) {
+        (&self.dec1, &self.dec2)
     }
 
     fn check_weights(&self, w: &MoeWeights<'_>) -> Result<()> {
@@ -220,15 +250,12 @@ impl MoeSimulator {
                     if r0 == r1 {
                         continue;
                     }
-                    let gs = match w.l1_input {
-                        ActScale::Static(d) => gs_from_dec(d[e])?,
-                        ActScale::Dynamic => {
-                            gs_from_amax(nvfp4_core::global_scale::amax_f32((r0..r1).flat_map(
-                                |r| x[token_of(r) * h_dim..][..h_dim].iter().map(|v| v.to_f32()),
-                            )))?
-                        }
-                    };
-                    self.gs1[e] = gs;
+                    let (gs, dec) = act_scales(w.l1_input, e, || {
+                        Ok(amax_f32((r0..r1).flat_map(|r| {
+                            x[token_of(r) * h_dim..][..h_dim].iter().map(|v| v.to_f32())
+                        })))
+                    })?;
+                    (self.gs1[e], self.dec1[e]) = (gs, dec);
                     let (range, next) = group_scale_range(base, r1 - r0, h_dim)?;
                     base = next;
                     quantize_gather(
@@ -248,9 +275,9 @@ impl MoeSimulator {
                     scales: &self.l1_scales,
                     k: h_dim,
                 };
-                let gs1 = &self.gs1;
+                let dec1 = &self.dec1;
                 let alpha = |e: usize| {
-                    let dec_a = 1.0 / gs1[e];
+                    let dec_a = dec1[e];
                     ColumnAlpha {
                         split: i_dim,
                         lo: dec_a * w.w13_dec_gate[e],
@@ -266,11 +293,9 @@ impl MoeSimulator {
                         continue;
                     }
                     let he = &h[r0 * 2 * i_dim..r1 * 2 * i_dim];
-                    let gs = match w.l2_input {
-                        ActScale::Static(d) => gs_from_dec(d[e])?,
-                        ActScale::Dynamic => gs_from_amax(swiglu_amax(he, r1 - r0, i_dim, limit)?)?,
-                    };
-                    self.gs2[e] = gs;
+                    let (gs, dec) =
+                        act_scales(w.l2_input, e, || swiglu_amax(he, r1 - r0, i_dim, limit))?;
+                    (self.gs2[e], self.dec2[e]) = (gs, dec);
                     let (range, next) = group_scale_range(base, r1 - r0, i_dim)?;
                     base = next;
                     swiglu_quantize(
@@ -290,8 +315,8 @@ impl MoeSimulator {
                     scales: &self.act_scales,
                     k: i_dim,
                 };
-                let gs2 = &self.gs2;
-                let alpha = |e: usize| ColumnAlpha::uniform((1.0 / gs2[e]) * w.w2_dec[e]);
+                let dec2 = &self.dec2;
+                let alpha = |e: usize| ColumnAlpha::uniform(dec2[e] * w.w2_dec[e]);
                 grouped_gemm(&a, off, &w.w2, alpha, &mut self.y[..rows * h_dim], None)?;
             }
             GemmMode::W4A16 => {

@@ -13,6 +13,7 @@
 use half::bf16;
 use nvfp4_core::activation::swiglu as swiglu_f32;
 use nvfp4_core::block::{BLOCK, quantize_block};
+use nvfp4_core::element::bf16_from_f32;
 use nvfp4_core::error::{Error, Result, check_len};
 use nvfp4_core::global_scale::{amax_f32, check_scale};
 use nvfp4_core::layout::ScaleLayout;
@@ -21,7 +22,7 @@ use nvfp4_core::layout::ScaleLayout;
 #[inline]
 fn act(h: &[bf16], i: usize, r: usize, j: usize, limit: Option<f32>) -> bf16 {
     let row = &h[r * 2 * i..(r + 1) * 2 * i];
-    bf16::from_f32(swiglu_f32(row[j].to_f32(), row[i + j].to_f32(), limit))
+    bf16_from_f32(swiglu_f32(row[j].to_f32(), row[i + j].to_f32(), limit))
 }
 
 fn check(h: &[bf16], rows: usize, i: usize, limit: Option<f32>) -> Result<()> {

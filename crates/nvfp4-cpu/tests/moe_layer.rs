@@ -56,9 +56,13 @@ fn composed(
         let ye = &mut y[off[e] * h..off[e + 1] * h];
         match s.mode {
             GemmMode::W4A4 => {
-                let gs1 = match static_l1 {
-                    Some(d) => gs_from_dec(d[e]).unwrap(),
-                    None => gs_from_amax(amax(&xe)).unwrap(),
+                // Static: quantize with 1 / input_scale, scale the GEMM by input_scale itself.
+                let (gs1, dec_a) = match static_l1 {
+                    Some(d) => (gs_from_dec(d[e]).unwrap(), d[e]),
+                    None => {
+                        let gs = gs_from_amax(amax(&xe)).unwrap();
+                        (gs, 1.0 / gs)
+                    }
                 };
                 let (mut c, mut sc) = (
                     vec![0u8; rows * h / 2],
@@ -66,7 +70,6 @@ fn composed(
                 );
                 quantize(&xe, rows, h, gs1, ScaleLayout::Swizzled, &mut c, &mut sc).unwrap();
                 let a = QuantizedRef::new(&c, &sc, ScaleLayout::Swizzled, rows, h).unwrap();
-                let dec_a = 1.0 / gs1;
                 let alpha = ColumnAlpha {
                     split: i,
                     lo: dec_a * gate[e],
@@ -74,9 +77,12 @@ fn composed(
                 };
                 gemm(&Activations::Nvfp4(a), &w13, alpha, &mut he, None).unwrap();
                 swiglu(&he, rows, i, case.limit, &mut ae).unwrap();
-                let gs2 = match static_l2 {
-                    Some(d) => gs_from_dec(d[e]).unwrap(),
-                    None => gs_from_amax(amax(&ae)).unwrap(),
+                let (gs2, dec2) = match static_l2 {
+                    Some(d) => (gs_from_dec(d[e]).unwrap(), d[e]),
+                    None => {
+                        let gs = gs_from_amax(amax(&ae)).unwrap();
+                        (gs, 1.0 / gs)
+                    }
                 };
                 let (mut c, mut sc) = (
                     vec![0u8; rows * i / 2],
@@ -87,7 +93,7 @@ fn composed(
                 gemm(
                     &Activations::Nvfp4(a),
                     &w2,
-                    ColumnAlpha::uniform((1.0 / gs2) * d2[e]),
+                    ColumnAlpha::uniform(dec2 * d2[e]),
                     ye,
                     None,
                 )

@@ -86,6 +86,32 @@ pub enum Error {
         minor: u32,
     },
 
+    /// A shape, scale or buffer-length problem found before launching (from nvfp4-core's checks).
+    #[error(transparent)]
+    Shape(#[from] nvfp4_core::Error),
+
+    /// A device buffer is too short for the operation.
+    #[error("device buffer {what} holds {got} elements, the operation needs {need}")]
+    BufferTooSmall {
+        /// Which buffer.
+        what: &'static str,
+        /// Elements needed.
+        need: usize,
+        /// Elements it holds.
+        got: usize,
+    },
+
+    /// A device buffer does not start at the alignment its kernel's vector accesses need.
+    #[error("device buffer {what} starts at {ptr:#x}, which is not {align}-byte aligned")]
+    Misaligned {
+        /// Which buffer.
+        what: &'static str,
+        /// Its device address.
+        ptr: u64,
+        /// The alignment needed.
+        align: u64,
+    },
+
     /// No embedded kernel source has this name.
     #[error("no embedded kernel source is named `{0}`")]
     UnknownSource(String),

@@ -20,6 +20,9 @@
 //! | [`module`]   | [`Module`]: a loaded CUBIN, its functions and their resources               |
 //! | [`launch`]   | [`Kernel`]: a function with its dynamic shared memory; checked configs       |
 //! | [`timer`]    | [`GpuTimer`]: CUDA-event timing for benches                                  |
+//! | [`buffer`]   | checked device addresses (length, alignment) for kernel arguments            |
+//! | [`status`]   | [`status::DeviceStatus`]: the device status word and its bits (SPEC 7)       |
+//! | [`quantize`] | [`quantize::Quantizer`]: bf16 <-> NVFP4 on the GPU, static or dynamic `gs`   |
 //!
 //! Below these sit cudarc's own layers (`sys` bindings, `result` status checks, `safe` RAII
 //! handles); this crate uses the safe layer except for NVRTC program creation and CUBIN
@@ -52,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod arch;
+pub mod buffer;
 pub mod cache;
 pub mod compile;
 pub mod device;
@@ -59,8 +63,10 @@ pub mod error;
 pub mod launch;
 pub mod module;
 pub mod ptxas;
+pub mod quantize;
 pub mod registry;
 pub mod sources;
+pub mod status;
 pub mod timer;
 
 pub use arch::Arch;

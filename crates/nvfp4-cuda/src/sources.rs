@@ -37,11 +37,14 @@ macro_rules! embed {
 
 /// Every kernel source (`kernels/*.cu`), one per op family.
 pub const KERNEL_SOURCES: &[KernelSource] = &[
-    embed!("smoke.cu"), // runtime self-test: fill, dynamic shared memory
+    embed!("smoke.cu"),    // runtime self-test: fill, dynamic shared memory
+    embed!("quantize.cu"), // bf16 <-> NVFP4, amax (SPEC 2-4)
 ];
 
 /// Every shared header (`kernels/*.cuh`), passed to each compilation as an in-memory include.
-pub const HEADERS: &[KernelSource] = &[];
+pub const HEADERS: &[KernelSource] = &[
+    embed!("nvfp4_numerics.cuh"), // the SPEC numerics, mirroring nvfp4-core
+];
 
 /// The kernel source called `name` (e.g. `"smoke.cu"`).
 ///

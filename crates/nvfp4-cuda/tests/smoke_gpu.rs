@@ -102,7 +102,12 @@ fn registry_compiles_once_per_defines() {
         .resources()
         .iter()
         .find(|k| k.function == "smoke_fill_u32")
-        .expect("ptxas report");
+        .unwrap_or_else(|| {
+            panic!(
+                "no ptxas report for smoke_fill_u32 in the log:\n{}",
+                a.log()
+            )
+        });
     assert!(
         fill.registers > 0 && fill.spill_store_bytes == 0,
         "{fill:?}"

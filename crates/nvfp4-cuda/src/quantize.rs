@@ -1,0 +1,288 @@
+//! The quantizer runner: bf16 `[rows, K]` to NVFP4 codes and scales on the GPU, and back, bit for
+//! bit as `nvfp4-cpu`'s `quantize` and `dequantize` (kernels in `kernels/quantize.cu`).
+//!
+//! Built once per `(K, max_rows, layout)`: the kernels are compiled and the small device buffers
+//! (the amax word, the status word) allocated in [`Quantizer::new`]. [`Quantizer::quantize`] then
+//! only enqueues work on the device's stream: no allocation, no host-device copy, no
+//! synchronisation, so a call can be captured in a CUDA graph and replayed. The global scale lives
+//! in device memory in both modes, so a replayed graph picks up a new static value or a new
+//! tensor's amax.
+//!
+//! ```no_run
+//! use nvfp4_core::{bf16, layout::ScaleLayout};
+//! use nvfp4_cuda::{Device, KernelRegistry, quantize::{Quantizer, ScaleSource}};
+//!
+//! let gpu = Device::new(0)?;
+//! let mut q = Quantizer::new(&KernelRegistry::new(&gpu), 7168, 128, ScaleLayout::Swizzled)?;
+//! let s = gpu.stream();
+//! let x = s.clone_htod(&vec![bf16::from_f32(0.5); 4 * 7168])?;
+//! let (mut codes, mut scales) = (s.alloc_zeros::<u8>(q.codes_len(4))?, s.alloc_zeros::<u8>(q.scales_len(4)?)?);
+//! let mut gs = s.alloc_zeros::<f32>(1)?;
+//! q.quantize(&x, 4, ScaleSource::Dynamic(&mut gs), &mut codes, &mut scales)?; // gs = 2688 / 0.5
+//! assert_eq!(q.status().read(s)?, 0);
+//! # Ok::<(), nvfp4_cuda::Error>(())
+//! ```
+
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PushKernelArg};
+use half::bf16;
+use nvfp4_core::Error as ShapeError;
+use nvfp4_core::block::BLOCK;
+use nvfp4_core::layout::ScaleLayout;
+
+use crate::buffer::{input, output};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::launch::Kernel;
+use crate::registry::KernelRegistry;
+use crate::status::DeviceStatus;
+
+/// Scale blocks per thread in `quantize.cu` (`kBlocksPerThread`).
+const BLOCKS_PER_THREAD: usize = 4;
+/// Threads per CUDA block.
+const THREADS: u32 = 256;
+
+/// Where the encode scale `gs` comes from.
+#[derive(Debug)]
+pub enum ScaleSource<'a> {
+    /// A calibrated `gs` (one f32 in device memory), read when the kernel runs.
+    Static(&'a CudaSlice<f32>),
+    /// `gs = 2688 / amax(x)` computed on the device; the value used is written here (NaN if the
+    /// amax was not finite, with [`crate::status::BAD_SCALE`] set).
+    Dynamic(&'a mut CudaSlice<f32>),
+}
+
+/// Quantize and dequantize kernels for one `K` and layout, with their device buffers.
+#[derive(Debug)]
+pub struct Quantizer {
+    device: Device,
+    k: usize,
+    max_rows: usize,
+    layout: ScaleLayout,
+    quantize_static: Kernel,
+    quantize_dynamic: Kernel,
+    dequantize: Kernel,
+    amax: Kernel,
+    amax_grid: u32,
+    amax_word: CudaSlice<u32>,
+    status: DeviceStatus,
+}
+
+impl Quantizer {
+    /// Compiles the kernels for `K` columns (a positive multiple of 16) and up to `max_rows` rows.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a bad `K` or sizes beyond `i32`; compile and driver errors.
+    pub fn new(
+        registry: &KernelRegistry,
+        k: usize,
+        max_rows: usize,
+        layout: ScaleLayout,
+    ) -> Result<Self> {
+        nvfp4_core::plan::GemmShape::new(max_rows.max(1), 1, k)?;
+        let too_big = |what, value| Error::Shape(ShapeError::InvalidParam { what, value });
+        let elements = max_rows
+            .checked_mul(k)
+            .ok_or(too_big("rows * K", max_rows))?;
+        if i32::try_from(k).is_err()
+            || i32::try_from(max_rows).is_err()
+            || i64::try_from(elements).is_err()
+        {
+            return Err(too_big("rows or K (beyond i32)", max_rows.max(k)));
+        }
+        let device = registry.device().clone();
+        let module = registry.get("quantize.cu", &[])?;
+        let name = |op: &str| match layout {
+            ScaleLayout::Linear => format!("nvfp4_{op}_bf16_linear"),
+            ScaleLayout::Swizzled => format!("nvfp4_{op}_bf16_swizzled"),
+        };
+        let stream = device.stream().clone();
+        Ok(Quantizer {
+            quantize_static: module.kernel(&(name("quantize") + "_static"), 0)?,
+            quantize_dynamic: module.kernel(&(name("quantize") + "_dynamic"), 0)?,
+            dequantize: module.kernel(&name("dequantize"), 0)?,
+            amax: module.kernel("nvfp4_amax_bf16", 0)?,
+            amax_grid: device.sm_count()? * 8,
+            amax_word: stream.alloc_zeros(1)?,
+            status: DeviceStatus::new(&stream)?,
+            device,
+            k,
+            max_rows,
+            layout,
+        })
+    }
+
+    /// Columns K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The scale layout written and read.
+    pub fn layout(&self) -> ScaleLayout {
+        self.layout
+    }
+
+    /// Bytes of codes for `rows` rows.
+    pub fn codes_len(&self, rows: usize) -> usize {
+        rows * self.k / 2
+    }
+
+    /// Bytes of scales for `rows` rows, padding included.
+    pub fn scales_len(&self, rows: usize) -> Result<usize> {
+        Ok(self.layout.len(rows, self.k / BLOCK)?)
+    }
+
+    /// The status word that the kernels report bad scales into.
+    pub fn status(&self) -> &DeviceStatus {
+        &self.status
+    }
+
+    /// The status word, mutably (to clear it).
+    pub fn status_mut(&mut self) -> &mut DeviceStatus {
+        &mut self.status
+    }
+
+    fn check_rows(&self, rows: usize) -> Result<()> {
+        if rows == 0 {
+            return Err(ShapeError::ZeroDim { dim: "rows" }.into());
+        }
+        if rows > self.max_rows {
+            return Err(ShapeError::TooManyRows {
+                rows,
+                max: self.max_rows,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Threads' grid for `rows`: one thread per 4 scale blocks of a (padded, when swizzled) row.
+    fn grid(
+        layout: ScaleLayout,
+        k: usize,
+        kernel: &Kernel,
+        rows: usize,
+        padded: bool,
+    ) -> Result<cudarc::driver::LaunchConfig> {
+        let grid_rows = if padded && layout == ScaleLayout::Swizzled {
+            rows.div_ceil(128) * 128
+        } else {
+            rows
+        };
+        let threads = grid_rows * (k / BLOCK).div_ceil(BLOCKS_PER_THREAD);
+        kernel.config(
+            (threads.div_ceil(THREADS as usize) as u32, 1, 1),
+            (THREADS, 1, 1),
+        )
+    }
+
+    /// Quantizes `x` (`[rows, K]`, at least `rows * K` elements, 16-byte aligned) into `codes`
+    /// (`codes_len(rows)` bytes, 8-byte aligned) and `scales` (`scales_len(rows)` bytes, 4-byte
+    /// aligned), padding zeroed. Enqueued on the device's stream; nothing is synchronised.
+    ///
+    /// # Errors
+    /// Zero or too many rows, short or misaligned buffers, launch failures.
+    pub fn quantize(
+        &mut self,
+        x: &impl DevicePtr<bf16>,
+        rows: usize,
+        gs: ScaleSource<'_>,
+        codes: &mut impl DevicePtrMut<u8>,
+        scales: &mut impl DevicePtrMut<u8>,
+    ) -> Result<()> {
+        self.check_rows(rows)?;
+        let stream = self.device.stream().clone();
+        let (k, scales_len) = (self.k, self.scales_len(rows)?);
+        let (x_ptr, _x) = input("x", x, &stream, rows * k, 16)?;
+        let (codes_ptr, _c) = output("codes", codes, &stream, rows * k / 2, 8)?;
+        let (scales_ptr, _s) = output("scales", scales, &stream, scales_len, 4)?;
+        let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
+        let (rows_i, k_i) = (rows as i32, k as i32);
+        match gs {
+            ScaleSource::Static(gs) => {
+                let (gs_ptr, _g) = input("gs", gs, &stream, 1, 4)?;
+                let null = 0u64;
+                let cfg = Self::grid(self.layout, k, &self.quantize_static, rows, true)?;
+                let mut b = self.quantize_static.builder(&stream);
+                b.arg(&x_ptr)
+                    .arg(&rows_i)
+                    .arg(&k_i)
+                    .arg(&gs_ptr)
+                    .arg(&null)
+                    .arg(&null);
+                b.arg(&codes_ptr).arg(&scales_ptr).arg(&status_ptr);
+                // SAFETY: the signature matches quantize.cu's entry (pointers as u64, ints as i32);
+                // x holds rows*K bf16 (16-byte aligned), codes rows*K/2 bytes (8-byte aligned),
+                // scales the layout's padded length (4-byte aligned), gs and status one word each;
+                // the grid covers exactly the (padded) rows and the kernel bounds-checks its index.
+                unsafe { b.launch(cfg) }?;
+            }
+            ScaleSource::Dynamic(gs_out) => {
+                let (gs_ptr, _g) = output("gs", gs_out, &stream, 1, 4)?;
+                stream.memset_zeros(&mut self.amax_word)?;
+                let (amax_ptr, _a) = output("amax", &mut self.amax_word, &stream, 1, 4)?;
+                let n = (rows * k) as i64;
+                let blocks = (rows * k / 8)
+                    .div_ceil(THREADS as usize)
+                    .min(self.amax_grid as usize) as u32;
+                let cfg = self.amax.config((blocks, 1, 1), (THREADS, 1, 1))?;
+                let mut b = self.amax.builder(&stream);
+                b.arg(&x_ptr).arg(&n).arg(&amax_ptr);
+                // SAFETY: nvfp4_amax_bf16(const u16*, long long, u32*) reads x[0..n) (n a multiple
+                // of 16, x 16-byte aligned and long enough) with a grid-stride loop and writes one
+                // word of amax.
+                unsafe { b.launch(cfg) }?;
+                let null = 0u64;
+                let cfg = Self::grid(self.layout, k, &self.quantize_dynamic, rows, true)?;
+                let mut b = self.quantize_dynamic.builder(&stream);
+                b.arg(&x_ptr)
+                    .arg(&rows_i)
+                    .arg(&k_i)
+                    .arg(&null)
+                    .arg(&amax_ptr)
+                    .arg(&gs_ptr);
+                b.arg(&codes_ptr).arg(&scales_ptr).arg(&status_ptr);
+                // SAFETY: as for the static entry; the dynamic one reads amax (one word, written by
+                // the launch above on the same stream) and writes one word of gs.
+                unsafe { b.launch(cfg) }?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Dequantizes `codes` and `scales` of `rows` rows with decode scale `dec` (one f32 in device
+    /// memory) into `out` (`[rows, K]` bf16, 16-byte aligned), rounding once, as
+    /// `nvfp4_cpu::dequantize::dequantize`. A bad `dec` sets [`crate::status::BAD_SCALE`] and
+    /// writes NaN.
+    pub fn dequantize(
+        &mut self,
+        codes: &impl DevicePtr<u8>,
+        scales: &impl DevicePtr<u8>,
+        rows: usize,
+        dec: &CudaSlice<f32>,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.check_rows(rows)?;
+        let stream = self.device.stream().clone();
+        let k = self.k;
+        let (codes_ptr, _c) = input("codes", codes, &stream, rows * k / 2, 8)?;
+        let (scales_ptr, _s) = input("scales", scales, &stream, self.scales_len(rows)?, 1)?;
+        let (dec_ptr, _d) = input("dec", dec, &stream, 1, 4)?;
+        let (out_ptr, _o) = output("out", out, &stream, rows * k, 16)?;
+        let cfg = Self::grid(self.layout, k, &self.dequantize, rows, false)?;
+        let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
+        let (rows_i, k_i) = (rows as i32, k as i32);
+        let mut b = self.dequantize.builder(&stream);
+        b.arg(&codes_ptr)
+            .arg(&scales_ptr)
+            .arg(&rows_i)
+            .arg(&k_i)
+            .arg(&dec_ptr)
+            .arg(&out_ptr)
+            .arg(&status_ptr);
+        // SAFETY: nvfp4_dequantize_bf16_*(const u8*, const u8*, int, int, const float*, u16*, u32*)
+        // reads rows*K/2 code bytes (8-byte aligned) and the layout's scales, writes rows*K bf16
+        // (16-byte aligned); all lengths were checked above and the kernel bounds-checks its index.
+        unsafe { b.launch(cfg) }?;
+        Ok(())
+    }
+}
