@@ -1,11 +1,11 @@
 // nvfp4_numerics.cuh: the SPEC numerics on the device, mirroring nvfp4-core name for name.
 //
 //   nvfp4-core (Rust)                      here
-//   e2m1::encode / decode                  e2m1_encode / e2m1_decode
+//   e2m1::encode, encode_abs / decode      e2m1_encode, e2m1_encode_abs (_mag) / e2m1_decode
 //   e4m3::encode / decode                  e4m3_encode / e4m3_decode
-//   float::rint_small, pow2_normal         rint_small, pow2_normal
+//   float::RINT_MAGIC, pow2_normal         12582912.0f, pow2_normal
 //   block::RCP6, scale_byte, output_scale  RCP6, scale_byte, output_scale
-//   block::quantize_block                  quantize_block
+//   block::quantize_block                  quantize.cu quantize_one_block (per 16-element block)
 //   layout::swizzled_offset                swizzled_offset
 //   activation::exp_f32, silu, swiglu      exp_f32, silu, swiglu
 //   element::bf16_from_f32, bf16 to_f32    f32_to_bf16 / bf16_to_f32
@@ -53,29 +53,27 @@ __device__ __forceinline__ u16 f32_to_bf16(float v) {
     return static_cast<u16>(x >> 16);
 }
 
-// (x + 1.5*2^23) - 1.5*2^23: round to integer, ties to even, for |x| < 2^22.
-__device__ __forceinline__ float rint_small(float x) {
-    return __fsub_rn(__fadd_rn(x, 12582912.0f), 12582912.0f);
-}
-
 // 2^k for -126 <= k <= 127.
 __device__ __forceinline__ float pow2_normal(int k) { return bits_f32(static_cast<u32>(k + 127) << 23); }
 
-// E2M1 encode, SPEC section 1 thresholds, ties to even, saturating; sign from the sign bit.
+// E2M1 magnitude code of a = |y| >= 0 (e2m1_encode_mag) or of y given as its bits u, the sign
+// bit ignored (e2m1_encode_abs): 2k + rne(|y| * 2^(1-k)) with k = max(floor(log2 |y|), 0),
+// saturated at 7 (derivation in nvfp4-core e2m1::encode_abs). The exponent of max(a, 1) is
+// k + 127 (a NaN a gives 1, and then a NaN sum: code 7, as the simulator's); the product
+// a * 2^(1-k) is exact, so the fma rounds once, as mul + add do.
+__device__ __forceinline__ u32 e2m1_encode_mag(float a) {
+    const u32 te = f32_bits(fmaxf(a, 1.0f)) & 0x7F800000u;                  // (k + 127) << 23
+    const float p = __fmaf_rn(a, bits_f32(0x7F800000u - te), 12582912.0f);  // scale 2^(1-k)
+    const u32 code = f32_bits(p) - 0x4B400000u + (te >> 22) - 254u;
+    return code > 7u ? 7u : code;
+}
+
+__device__ __forceinline__ u32 e2m1_encode_abs(u32 u) { return e2m1_encode_mag(abs_f32(bits_f32(u))); }
+
+// E2M1 encode, SPEC section 1: ties to even, saturating, sign from the sign bit.
 __device__ __forceinline__ u8 e2m1_encode(float y) {
     const u32 bits = f32_bits(y);
-    const u8 sign = static_cast<u8>((bits >> 31) << 3);
-    const float a = bits_f32(bits & 0x7FFFFFFFu);
-    u8 mag;
-    if (a <= 0.25f) mag = 0;
-    else if (a < 0.75f) mag = 1;
-    else if (a <= 1.25f) mag = 2;
-    else if (a < 1.75f) mag = 3;
-    else if (a <= 2.5f) mag = 4;
-    else if (a < 3.5f) mag = 5;
-    else if (a <= 5.0f) mag = 6;
-    else mag = 7;  // > 5, +Inf (and NaN, which never reaches here)
-    return sign | mag;
+    return static_cast<u8>(((bits >> 31) << 3) | e2m1_encode_abs(bits & 0x7FFFFFFFu));
 }
 
 // Codes 0..7 are +0, 0.5, 1, 1.5, 2, 3, 4, 6: exponent field e = (c >> 1) & 3, mantissa m = c & 1;
@@ -96,58 +94,39 @@ __device__ __forceinline__ u8 e4m3_encode(float s) {
     if (a >= kE4m3Max) return sign | kE4m3MaxByte;
     const int exp = static_cast<int>(f32_bits(a) >> 23) - 127;
     const int e = exp < -6 ? -6 : exp;
-    const int n = static_cast<int>(rint_small(__fmul_rn(a, pow2_normal(3 - e))));
+    // rne(a * 2^(3-e)) < 17 as the low bits of (x + 1.5*2^23) (float::RINT_MAGIC).
+    const int n = static_cast<int>(f32_bits(__fadd_rn(__fmul_rn(a, pow2_normal(3 - e)), 12582912.0f)) - 0x4B400000u);
     return sign | static_cast<u8>(((e + 7) << 3) + n - 8);
 }
 
+// Exact by construction: a normal byte (e > 0) is the float with exponent e - 7 and the same 3
+// mantissa bits; a subnormal one, m * 2^-9, is (1 + m/8) * 2^-6 - 2^-6 (an exact subtraction).
 __device__ __forceinline__ float e4m3_decode(u8 byte) {
-    const u8 mag = byte & 0x7F;
-    if (mag == 0x7F) return bits_f32(0x7FC00000u);
-    const int e = mag >> 3;
-    const float m = static_cast<float>(mag & 7);
-    const float v = e == 0 ? __fmul_rn(m, pow2_normal(-9)) : __fmul_rn(__fadd_rn(8.0f, m), pow2_normal(e - 10));
+    const u32 mag = byte & 0x7Fu;
+    if (mag == 0x7Fu) return bits_f32(0x7FC00000u);
+    const u32 e = mag >> 3, m = mag & 7u;
+    const float v = e == 0 ? __fsub_rn(bits_f32((121u << 23) | (m << 20)), pow2_normal(-6))
+                           : bits_f32(((e + 120u) << 23) | (m << 20));
     return (byte & 0x80) ? -v : v;
 }
 
-// e4m3(min(gs * (vmax * RCP6), 448)).
+// e4m3(min(gs * (vmax * RCP6), 448)) for a non-NaN vmax >= 0 and a valid gs: sf is then in
+// [0, 448] and never NaN, so e4m3_encode reduces to its rounding formula (448 itself gives 0x7E:
+// e = 8, n = 14), with no branch.
 __device__ __forceinline__ u8 scale_byte(float vmax, float gs) {
-    float sf = __fmul_rn(gs, __fmul_rn(vmax, RCP6));
-    sf = sf > kE4m3Max ? kE4m3Max : sf;
-    return e4m3_encode(sf);
+    const float sf = fminf(__fmul_rn(gs, __fmul_rn(vmax, RCP6)), kE4m3Max);
+    const int exp = static_cast<int>(f32_bits(sf) >> 23) - 127;
+    const int e = exp < -6 ? -6 : exp;
+    const int n = static_cast<int>(f32_bits(__fadd_rn(__fmul_rn(sf, pow2_normal(3 - e)), 12582912.0f)) - 0x4B400000u);
+    return static_cast<u8>(((e + 7) << 3) + n - 8);
 }
 
-// 0 when sq == 0, else min(1 / (sq * rcp_gs), FLT_MAX), rcp_gs = 1 / gs.
+// 0 when sq == 0, else min(1 / (sq * rcp_gs), FLT_MAX), rcp_gs = 1 / gs. __frcp_rn is the IEEE
+// round-to-nearest reciprocal: the same bits as __fdiv_rn(1, x), in fewer instructions.
 __device__ __forceinline__ float output_scale(float sq, float rcp_gs) {
     if (sq == 0.0f) return 0.0f;
-    const float os = __fdiv_rn(1.0f, __fmul_rn(sq, rcp_gs));
+    const float os = __frcp_rn(__fmul_rn(sq, rcp_gs));  // correctly rounded, as 1 / x
     return os > kFltMax ? kFltMax : os;
-}
-
-// SPEC section 3 on 16 binary32 values: the scale byte and 8 packed code bytes (as two words,
-// element 2j in the low nibble of byte j). rcp_gs = __fdiv_rn(1, gs), hoisted by the caller.
-__device__ __forceinline__ u8 quantize_block(const float (&x)[kBlock], float gs, float rcp_gs, u32 (&packed)[2]) {
-    float vmax = 0.0f;
-    bool nan = false;
-#pragma unroll
-    for (int i = 0; i < kBlock; ++i) {
-        nan |= is_nan(x[i]);
-        const float a = abs_f32(x[i]);
-        vmax = a > vmax ? a : vmax;
-    }
-    if (nan) {
-        packed[0] = packed[1] = 0u;
-        return kE4m3Nan;
-    }
-    const u8 s8 = scale_byte(vmax, gs);
-    const float os = output_scale(e4m3_decode(s8), rcp_gs);
-#pragma unroll
-    for (int w = 0; w < 2; ++w) {
-        u32 word = 0;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) word |= static_cast<u32>(e2m1_encode(__fmul_rn(x[w * 8 + i], os))) << (4 * i);
-        packed[w] = word;
-    }
-    return s8;
 }
 
 // Dynamic encode scale 2688 / amax (SPEC section 2): 1 for amax == 0, capped at FLT_MAX; a

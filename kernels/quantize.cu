@@ -7,10 +7,10 @@
 //   nvfp4_dequantize_bf16_{linear,swizzled}
 //
 // Quantize work split: a CUDA block walks whole rows (grid-stride over rows); in a row, lane i of a
-// warp owns the 8-element chunk base + i, so a warp reads 512 contiguous bytes per load and writes
-// 128 contiguous bytes of codes; lanes 2j and 2j+1 share a scale block (one shuffle for its max).
-// In the swizzled layout the 4 scale columns 4g..4g+3 of a row are 4 consecutive bytes (offset
-// ... + (k % 4)), held by 8 consecutive lanes: one of them writes them as one aligned 32-bit word.
+// warp owns scale block base + i (two 16-byte loads, one 8-byte store of codes), so a warp reads
+// 1 KiB and writes 256 bytes of codes, contiguous. In the swizzled layout the 4 scale columns
+// 4g..4g+3 of a row are 4 consecutive bytes (offset ... + (k % 4)), held by 4 consecutive lanes:
+// one of them writes them as one aligned 32-bit word.
 // The dequantizer gives one thread 4 consecutive blocks.
 //
 // NOTES: in the swizzled layout the grid also covers the padding (rows up to roundup(rows, 128),
@@ -26,11 +26,20 @@ namespace {
 
 constexpr int kBlocksPerThread = 4;
 
+// Resident 256-thread quantizer blocks per SM to aim for: 6 caps registers at 40 on sm_90a with no
+// spills (48 otherwise, 5 blocks); sm_100a would spill at 40, so it keeps 5.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
+constexpr int kQuantizeMinBlocks = 5;
+#else
+constexpr int kQuantizeMinBlocks = 6;
+#endif
+
 enum Layout { kLinear = 0, kSwizzled = 1 };
 
-struct uint4_t { u32 x, y, z, w; };
-struct uint2_t { u32 x, y; };
-static_assert(sizeof(uint4_t) == 16 && sizeof(uint2_t) == 8, "vector types");
+struct alignas(16) uint4_t { u32 x, y, z, w; };
+struct alignas(8) uint2_t { u32 x, y; };
+static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && sizeof(uint2_t) == 8 && alignof(uint2_t) == 8,
+              "vector types: one 16-byte (8-byte) load or store each");
 
 // Rows of the scale grid this layout covers (padding rows included when swizzled).
 template <int kLayout>
@@ -55,58 +64,58 @@ __device__ __forceinline__ bool global_scale(const float* gs_in, const u32* amax
     return ok;
 }
 
-// One 8-element chunk (16 bytes of bf16) per lane; lanes 2j and 2j+1 share a scale block.
-// Quantizes the lane's half block and stores its codes word and (via the pair / the 8-lane
-// group) the scale bytes. `c` is the chunk index in the row, `chunks` the valid count, and
-// `grid_chunks` the count including the padding groups of the swizzled layout.
+// One scale block (16 bf16 = two 16-byte words) per lane. The block maximum is taken on the
+// |x| bit patterns two at a time (__vmaxu2: 16-bit lanes; for non-negative floats the bit order is
+// the numeric order, and a pattern above +Inf's is a NaN); each element is then |x| * os, encoded
+// by magnitude, with the sign bit of x (os >= 0, so y = x * os has the sign of x).
 template <int kLayout>
-__device__ __forceinline__ void quantize_chunk(
-    const uint4_t raw, int c, int chunks, int grid_chunks, long long r, int k, long long kp,
-    float gs, float rcp_gs, bool ok, u8* __restrict__ codes, u8* __restrict__ scales)
+__device__ __forceinline__ void quantize_one_block(
+    const uint4_t p, const uint4_t q, int b, int ks, int grid_blocks, long long scale_row_base,
+    u8* __restrict__ codes_row, u8* __restrict__ scales_row_linear, u8* __restrict__ scales,
+    const float* __restrict__ os_table, float gs, bool ok)
 {
-    const int lane = threadIdx.x & 31;
-    float v[8];
-    const u32 w[4] = {raw.x, raw.y, raw.z, raw.w};
+    const u32 w[8] = {p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w};
+    u32 m2 = 0;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        v[2 * i] = bf16_to_f32(static_cast<u16>(w[i] & 0xFFFFu));
-        v[2 * i + 1] = bf16_to_f32(static_cast<u16>(w[i] >> 16));
-    }
-    // Block maximum and NaN flag over the lane pair (max is order-independent for non-NaN values,
-    // so this equals the simulator's sequential scan).
-    float vmax = 0.0f;
-    bool nan = false;
+    for (int i = 0; i < 8; ++i) m2 = __vmaxu2(m2, w[i] & 0x7FFF7FFFu);
+    const u32 lo = m2 & 0xFFFFu, hi = m2 >> 16;
+    const u32 max_bits = (lo > hi ? lo : hi) << 16;
+    // A NaN block (max above +Inf's bits) gets 0x7F and zero codes; otherwise os comes from the
+    // per-launch table of output_scale(e4m3_decode(s8), rcp_gs).
+    u8 s8 = max_bits > 0x7F800000u ? kE4m3Nan : scale_byte(bits_f32(max_bits), gs);
+    u32 packed[2] = {0u, 0u};
+    if (s8 != kE4m3Nan && ok) {
+        const float os = os_table[s8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-        nan |= is_nan(v[i]);
-        const float a = abs_f32(v[i]);
-        vmax = a > vmax ? a : vmax;
-    }
-    const float other = __shfl_xor_sync(0xFFFFFFFFu, vmax, 1);
-    vmax = other > vmax ? other : vmax;
-    nan = __shfl_xor_sync(0xFFFFFFFFu, static_cast<int>(nan), 1) != 0 || nan;
-
-    u8 s8 = kE4m3Nan;
-    u32 packed = 0;
-    if (!nan && ok) {
-        s8 = scale_byte(vmax, gs);
-        const float os = output_scale(e4m3_decode(s8), rcp_gs);
+        for (int i = 0; i < 8; ++i) {
+            const u32 c_lo = e2m1_encode_mag(__fmul_rn(bits_f32((w[i] & 0x7FFFu) << 16), os));
+            const u32 c_hi = e2m1_encode_mag(__fmul_rn(bits_f32(w[i] & 0x7FFF0000u), os));
+            packed[i / 4] |= (c_lo | (c_hi << 4)) << (8 * (i % 4));
+        }
+        // Sign bits: element 2i's is bit 7 of byte 1 of w[i], element 2i+1's bit 7 of byte 3. Gather
+        // those bytes of 4 words with byte permutes and move the bits to 3 and 7 of code byte i.
 #pragma unroll
-        for (int i = 0; i < 8; ++i) packed |= static_cast<u32>(e2m1_encode(__fmul_rn(v[i], os))) << (4 * i);
-    } else if (!ok) {
-        s8 = kE4m3Nan;
+        for (int h = 0; h < 2; ++h) {
+            const u32* q4 = w + 4 * h;
+            const u32 lo = __byte_perm(__byte_perm(q4[0], q4[1], 0x5151), __byte_perm(q4[2], q4[3], 0x5151), 0x5410);
+            const u32 hi = __byte_perm(__byte_perm(q4[0], q4[1], 0x7373), __byte_perm(q4[2], q4[3], 0x7373), 0x5410);
+            packed[h] |= ((lo >> 4) & 0x08080808u) | (hi & 0x80808080u);
+        }
     }
-    if (c >= chunks) s8 = 0;  // padding scale columns of the swizzled layout
-    if (c < chunks) *reinterpret_cast<u32*>(codes + r * (k / 2) + static_cast<long long>(c) * 4) = packed;
-
+    if (!ok) s8 = kE4m3Nan;
+    if (b >= ks) s8 = 0;  // padding scale column of the swizzled layout
+    if (b < ks) {
+        const uint2_t out = {packed[0], packed[1]};
+        *reinterpret_cast<uint2_t*>(codes_row + static_cast<long long>(b) * 8) = out;
+    }
     if (kLayout == kSwizzled) {
-        // Lanes 8q..8q+7 hold blocks 4g..4g+3: one aligned 32-bit word of scales.
-        const u32 b = s8;
-        const u32 word = b | (__shfl_down_sync(0xFFFFFFFFu, b, 2) << 8) | (__shfl_down_sync(0xFFFFFFFFu, b, 4) << 16) |
-                         (__shfl_down_sync(0xFFFFFFFFu, b, 6) << 24);
-        if ((lane & 7) == 0 && c < grid_chunks) *reinterpret_cast<u32*>(scales + swizzled_offset(r, c / 2, kp)) = word;
-    } else {
-        if ((lane & 1) == 0 && c < chunks) scales[r * (k / kBlock) + c / 2] = s8;
+        // Lanes 4q..4q+3 hold blocks 4g..4g+3: one aligned 32-bit word of scales.
+        const u32 v = s8;
+        const u32 word = v | (__shfl_down_sync(0xFFFFFFFFu, v, 1) << 8) | (__shfl_down_sync(0xFFFFFFFFu, v, 2) << 16) |
+                         (__shfl_down_sync(0xFFFFFFFFu, v, 3) << 24);
+        if ((threadIdx.x & 3) == 0 && b < grid_blocks) *reinterpret_cast<u32*>(scales + scale_row_base + (b / 4) * 512) = word;
+    } else if (b < ks) {
+        scales_row_linear[b] = s8;
     }
 }
 
@@ -123,30 +132,38 @@ __device__ __forceinline__ void quantize_bf16(
 {
     float gs;
     const bool ok = global_scale<kDynamic>(gs_in, amax, gs_out, status, gs);
-    const float rcp_gs = __fdiv_rn(1.0f, gs);
-    const int groups = (k / kBlock + 3) / 4;
+    // os depends only on the scale byte (and gs): one table of the 127 finite bytes per block.
+    __shared__ float os_table[128];
+    if (threadIdx.x < 128) os_table[threadIdx.x] = output_scale(e4m3_decode(static_cast<u8>(threadIdx.x)), __frcp_rn(gs));
+    __syncthreads();
+    const int ks = k / kBlock;
+    const int groups = (ks + 3) / 4;
     const long long kp = static_cast<long long>(groups) * 4;
-    const int chunks = k / 8;
-    const int grid_chunks = kLayout == kSwizzled ? groups * 8 : chunks;
+    const int grid_blocks = kLayout == kSwizzled ? groups * 4 : ks;
     const int warp_base = threadIdx.x & ~31;
+    const int lane = threadIdx.x & 31;
     const int step = 2 * blockDim.x;
     for (long long r = blockIdx.x; r < grid_rows<kLayout>(rows); r += gridDim.x) {
+        // swizzled_offset(r, 4g, kp) = scale_row_base + g * 512
+        const long long scale_row_base = swizzled_offset(r, 0, kp);
         if (r >= rows) {  // swizzled padding row: zero scale words only
             for (int g = threadIdx.x; g < groups; g += blockDim.x)
-                *reinterpret_cast<u32*>(scales + swizzled_offset(r, 4 * g, kp)) = 0u;
+                *reinterpret_cast<u32*>(scales + scale_row_base + static_cast<long long>(g) * 512) = 0u;
             continue;
         }
         const uint4_t* row = reinterpret_cast<const uint4_t*>(x + r * k);
-        // Two chunks per lane per step: both 16-byte loads are issued before any arithmetic.
-        for (int base = warp_base; base < grid_chunks; base += step) {
-            const int c0 = base + (threadIdx.x & 31);
-            const int c1 = c0 + blockDim.x;
+        u8* codes_row = codes + r * (k / 2);
+        u8* scales_row = scales + r * ks;
+        // Two blocks per lane per step: all four 16-byte loads are issued before any arithmetic.
+        for (int base = warp_base; base < grid_blocks; base += step) {  // warp-uniform
+            const int b0 = base + lane;
+            const int b1 = b0 + blockDim.x;
             const uint4_t zero = {0u, 0u, 0u, 0u};
-            const uint4_t a = c0 < chunks ? row[c0] : zero;
-            const uint4_t b = c1 < chunks ? row[c1] : zero;
-            quantize_chunk<kLayout>(a, c0, chunks, grid_chunks, r, k, kp, gs, rcp_gs, ok, codes, scales);
-            if (base + blockDim.x < grid_chunks)  // warp-uniform
-                quantize_chunk<kLayout>(b, c1, chunks, grid_chunks, r, k, kp, gs, rcp_gs, ok, codes, scales);
+            const uint4_t p0 = b0 < ks ? row[2 * b0] : zero, q0 = b0 < ks ? row[2 * b0 + 1] : zero;
+            const uint4_t p1 = b1 < ks ? row[2 * b1] : zero, q1 = b1 < ks ? row[2 * b1 + 1] : zero;
+            quantize_one_block<kLayout>(p0, q0, b0, ks, grid_blocks, scale_row_base, codes_row, scales_row, scales, os_table, gs, ok);
+            if (base + static_cast<int>(blockDim.x) < grid_blocks)
+                quantize_one_block<kLayout>(p1, q1, b1, ks, grid_blocks, scale_row_base, codes_row, scales_row, scales, os_table, gs, ok);
         }
     }
 }
@@ -197,26 +214,38 @@ __device__ __forceinline__ void dequantize_bf16(
 // reduces, then one atomicMax per warp (max is order-independent, so the result is deterministic).
 // *amax must be zero before the launch. Grid-stride: any grid size works.
 extern "C" __global__ void nvfp4_amax_bf16(const u16* __restrict__ x, long long n, u32* __restrict__ amax) {
+    constexpr int kUnroll = 4;  // 16-byte loads in flight per thread
+    const long long vectors = n / 8;
     const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-    u32 m = 0;
-    for (long long v = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; v < n / 8; v += stride) {
-        const uint4_t q = reinterpret_cast<const uint4_t*>(x)[v];
-        const u32 w[4] = {q.x, q.y, q.z, q.w};
+    const uint4_t* v = reinterpret_cast<const uint4_t*>(x);
+    u32 m2 = 0;  // two 16-bit lanes of |x| bits
+    for (long long base = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; base < vectors;
+         base += kUnroll * stride) {
+        uint4_t q[kUnroll];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
+        for (int u = 0; u < kUnroll; ++u) {
+            const long long i = base + u * stride;
+            q[u] = i < vectors ? v[i] : uint4_t{0u, 0u, 0u, 0u};
+        }
 #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const u32 a = (w[i] >> (16 * h)) & 0x7FFFu;  // |x| bits; > 0x7F80 is NaN
-                m = (a <= 0x7F80u && a > m) ? a : m;
+        for (int u = 0; u < kUnroll; ++u) {
+            const u32 w[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                // NaN halves (|x| bits above 0x7F80) are dropped before the max.
+                const u32 a = w[i] & 0x7FFF7FFFu;
+                const u32 keep = (((a & 0xFFFFu) <= 0x7F80u) ? 0xFFFFu : 0u) | (((a >> 16) <= 0x7F80u) ? 0xFFFF0000u : 0u);
+                m2 = __vmaxu2(m2, a & keep);
             }
         }
     }
-    m = __reduce_max_sync(0xFFFFFFFFu, m);
+    const u32 lo = m2 & 0xFFFFu, hi = m2 >> 16;
+    const u32 m = __reduce_max_sync(0xFFFFFFFFu, lo > hi ? lo : hi);
     if ((threadIdx.x & 31) == 0 && m != 0) atomicMax(amax, m << 16);
 }
 
 #define NVFP4_QUANTIZE_ENTRY(layout_name, layout, mode_name, dynamic)                               \
-    extern "C" __global__ void nvfp4_quantize_bf16_##layout_name##_##mode_name(                   \
+    extern "C" __global__ void __launch_bounds__(256, kQuantizeMinBlocks) nvfp4_quantize_bf16_##layout_name##_##mode_name( \
         const u16* x, int rows, int k, const float* gs_in, const u32* amax, float* gs_out,        \
         u8* codes, u8* scales, u32* status) {                                                     \
         quantize_bf16<layout, dynamic>(x, rows, k, gs_in, amax, gs_out, codes, scales, status);   \

@@ -15,7 +15,6 @@
 //! ```
 
 use crate::element::Element;
-use crate::float::abs_f32;
 use crate::{e2m1, e4m3};
 
 /// Elements per block.
@@ -69,21 +68,22 @@ pub fn scale_byte(vmax: f32, gs: f32) -> u8 {
 /// `vmax = max |x_i|`, the scale byte from [`scale_byte`], `sq` its value, `os` from
 /// [`output_scale`], and `c_i = e2m1(x_i * os)`.
 pub fn quantize_block<T: Element>(x: &[T; BLOCK], gs: f32) -> QuantBlock {
-    let mut vmax = 0.0f32;
+    // vmax as the largest |x| bit pattern: for non-negative floats the bit order is the numeric
+    // order, and any pattern above +Inf's is a NaN (the kernels take the same maximum).
+    let mut max_bits = 0u32;
     for &v in x {
-        let v = v.to_f32();
-        if v.is_nan() {
-            return QuantBlock {
-                scale: e4m3::NAN,
-                codes: [0; BLOCK],
-            };
-        }
-        let a = abs_f32(v);
-        if a > vmax {
-            vmax = a;
+        let b = v.to_f32().to_bits() & 0x7FFF_FFFF;
+        if b > max_bits {
+            max_bits = b;
         }
     }
-    let scale = scale_byte(vmax, gs);
+    if max_bits > 0x7F80_0000 {
+        return QuantBlock {
+            scale: e4m3::NAN,
+            codes: [0; BLOCK],
+        };
+    }
+    let scale = scale_byte(f32::from_bits(max_bits), gs);
     let os = output_scale(e4m3::decode(scale), gs);
     let mut codes = [0u8; BLOCK];
     for (c, &v) in codes.iter_mut().zip(x) {

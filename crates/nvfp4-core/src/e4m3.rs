@@ -12,7 +12,7 @@
 //! assert!(e4m3::decode(0x7F).is_nan());
 //! ```
 
-use crate::float::{abs_f32, pow2_normal, rint_small};
+use crate::float::{RINT_MAGIC, abs_f32, pow2_normal};
 
 /// The largest finite value, 448.
 pub const MAX: f32 = 448.0;
@@ -46,26 +46,30 @@ pub fn encode(s: f32) -> u8 {
     }
     let exp = ((a.to_bits() >> 23) as i32) - 127; // floor(log2 a) for normal a; -127 for 0/subnormal
     let e = if exp < -6 { -6 } else { exp };
-    let n = rint_small(a * pow2_normal(3 - e)) as i32; // a * 2^(3-e) is exact (power-of-two scaling)
+    // a * 2^(3-e) is exact (a power-of-two scaling) and below 17; adding 1.5 * 2^23 rounds it to
+    // an integer (RNE), which is then the low bits of the sum.
+    let n = ((a * pow2_normal(3 - e) + RINT_MAGIC).to_bits() - RINT_MAGIC.to_bits()) as i32;
     sign | (((e + 7) << 3) + n - 8) as u8
 }
 
 /// Decodes an E4M3FN byte to binary32 (exact). `0x7F` and `0xFF` are NaN.
+///
+/// By construction: a normal byte (exponent field `e > 0`) is the binary32 number with exponent
+/// `e - 7` and the same 3 mantissa bits; a subnormal one, `m * 2^-9`, is `(1 + m/8) * 2^-6 - 2^-6`,
+/// an exact subtraction.
 #[inline]
 pub const fn decode(byte: u8) -> f32 {
-    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
-    let mag = byte & 0x7F;
+    let mag = (byte & 0x7F) as u32;
     if mag == 0x7F {
         return f32::NAN;
     }
-    let e = (mag >> 3) as i32;
-    let m = (mag & 7) as f32;
+    let (e, m) = (mag >> 3, mag & 7);
     let v = if e == 0 {
-        m * pow2_normal(-9) // subnormal: m * 2^-9
+        f32::from_bits((121 << 23) | (m << 20)) - pow2_normal(-6)
     } else {
-        (8.0 + m) * pow2_normal(e - 7 - 3)
+        f32::from_bits(((e + 120) << 23) | (m << 20))
     };
-    sign * v
+    if byte & 0x80 != 0 { -v } else { v }
 }
 
 #[cfg(test)]

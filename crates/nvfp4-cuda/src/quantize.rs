@@ -36,7 +36,7 @@ use crate::launch::Kernel;
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
 
-/// Scale blocks per thread in `quantize.cu` (`kBlocksPerThread`).
+/// Scale blocks per thread of the dequantizer in `quantize.cu` (`kBlocksPerThread`).
 const BLOCKS_PER_THREAD: usize = 4;
 /// Threads per CUDA block.
 const THREADS: u32 = 256;
@@ -63,6 +63,7 @@ pub struct Quantizer {
     dequantize: Kernel,
     amax: Kernel,
     amax_grid: u32,
+    row_grid: usize,
     amax_word: CudaSlice<u32>,
     status: DeviceStatus,
 }
@@ -102,6 +103,7 @@ impl Quantizer {
             dequantize: module.kernel(&name("dequantize"), 0)?,
             amax: module.kernel("nvfp4_amax_bf16", 0)?,
             amax_grid: device.sm_count()? * 8,
+            row_grid: device.sm_count()? as usize * 16,
             amax_word: stream.alloc_zeros(1)?,
             status: DeviceStatus::new(&stream)?,
             device,
@@ -155,21 +157,19 @@ impl Quantizer {
         Ok(())
     }
 
-    /// Threads' grid for `rows`: one thread per 4 scale blocks of a (padded, when swizzled) row.
-    fn grid(
-        layout: ScaleLayout,
-        k: usize,
-        kernel: &Kernel,
-        rows: usize,
-        padded: bool,
-    ) -> Result<cudarc::driver::LaunchConfig> {
-        let grid_rows = if padded && layout == ScaleLayout::Swizzled {
-            rows.div_ceil(128) * 128
-        } else {
-            rows
+    /// The quantizer's grid: 256-thread blocks that walk whole (padded, when swizzled) rows.
+    fn quantize_grid(&self, kernel: &Kernel, rows: usize) -> Result<cudarc::driver::LaunchConfig> {
+        let grid_rows = match self.layout {
+            ScaleLayout::Swizzled => rows.div_ceil(128) * 128,
+            ScaleLayout::Linear => rows,
         };
-        let threads = grid_rows * (k / BLOCK).div_ceil(BLOCKS_PER_THREAD);
-        kernel.config(
+        kernel.config((grid_rows.min(self.row_grid) as u32, 1, 1), (THREADS, 1, 1))
+    }
+
+    /// The dequantizer's grid: one thread per 4 scale blocks of a row.
+    fn dequantize_grid(&self, rows: usize) -> Result<cudarc::driver::LaunchConfig> {
+        let threads = rows * (self.k / BLOCK).div_ceil(BLOCKS_PER_THREAD);
+        self.dequantize.config(
             (threads.div_ceil(THREADS as usize) as u32, 1, 1),
             (THREADS, 1, 1),
         )
@@ -195,13 +195,17 @@ impl Quantizer {
         let (x_ptr, _x) = input("x", x, &stream, rows * k, 16)?;
         let (codes_ptr, _c) = output("codes", codes, &stream, rows * k / 2, 8)?;
         let (scales_ptr, _s) = output("scales", scales, &stream, scales_len, 4)?;
+        let (static_cfg, dynamic_cfg) = (
+            self.quantize_grid(&self.quantize_static, rows)?,
+            self.quantize_grid(&self.quantize_dynamic, rows)?,
+        );
         let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
         let (rows_i, k_i) = (rows as i32, k as i32);
         match gs {
             ScaleSource::Static(gs) => {
                 let (gs_ptr, _g) = input("gs", gs, &stream, 1, 4)?;
                 let null = 0u64;
-                let cfg = Self::grid(self.layout, k, &self.quantize_static, rows, true)?;
+                let cfg = static_cfg;
                 let mut b = self.quantize_static.builder(&stream);
                 b.arg(&x_ptr)
                     .arg(&rows_i)
@@ -213,7 +217,7 @@ impl Quantizer {
                 // SAFETY: the signature matches quantize.cu's entry (pointers as u64, ints as i32);
                 // x holds rows*K bf16 (16-byte aligned), codes rows*K/2 bytes (8-byte aligned),
                 // scales the layout's padded length (4-byte aligned), gs and status one word each;
-                // the grid covers exactly the (padded) rows and the kernel bounds-checks its index.
+                // the kernel walks rows < the (padded) row count with a grid-stride loop.
                 unsafe { b.launch(cfg) }?;
             }
             ScaleSource::Dynamic(gs_out) => {
@@ -232,7 +236,7 @@ impl Quantizer {
                 // word of amax.
                 unsafe { b.launch(cfg) }?;
                 let null = 0u64;
-                let cfg = Self::grid(self.layout, k, &self.quantize_dynamic, rows, true)?;
+                let cfg = dynamic_cfg;
                 let mut b = self.quantize_dynamic.builder(&stream);
                 b.arg(&x_ptr)
                     .arg(&rows_i)
@@ -268,7 +272,7 @@ impl Quantizer {
         let (scales_ptr, _s) = input("scales", scales, &stream, self.scales_len(rows)?, 1)?;
         let (dec_ptr, _d) = input("dec", dec, &stream, 1, 4)?;
         let (out_ptr, _o) = output("out", out, &stream, rows * k, 16)?;
-        let cfg = Self::grid(self.layout, k, &self.dequantize, rows, false)?;
+        let cfg = self.dequantize_grid(rows)?;
         let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
         let (rows_i, k_i) = (rows as i32, k as i32);
         let mut b = self.dequantize.builder(&stream);
