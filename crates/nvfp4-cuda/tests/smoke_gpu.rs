@@ -281,8 +281,9 @@ fn timer_measures_queued_work() {
     }
     timer.stop().expect("record");
     let ms = timer.elapsed_ms().expect("elapsed");
-    // 10 x 64 MiB of writes: well above zero, well below a second on any sm_80+ part.
-    assert!(ms > 0.0 && ms < 1000.0, "{ms} ms");
+    // 10 x 64 MiB of writes take a positive, finite time (no upper bound: speed is for benches,
+    // and the sanitizers slow this down a thousandfold).
+    assert!(ms > 0.0 && ms.is_finite(), "{ms} ms");
     let elapsed_ms = timer.elapsed().expect("elapsed").as_secs_f64() * 1e3;
     assert!(
         (elapsed_ms - f64::from(ms)).abs() < 1e-3,
