@@ -8,6 +8,8 @@
 //! |              | source for sm_90a and sm_100a, prints registers / shared memory / spills     |
 //! | `gpu-bundle` | builds the test and bench executables in release and packs them, with        |
 //! |              | `run.sh`, into `gpu-bundle/` for a GPU machine without Rust                  |
+//! | `plot`       | draws a bench CSV (`shape,mode,m,impl,time_us`) as an SVG: time against M,   |
+//! |              | one panel per shape and mode, one line per impl (see `plot.rs`)              |
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 mod bundle;
 mod ci;
 mod kernels;
+mod plot;
 
 /// Errors are reported as text and end the task.
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
@@ -28,14 +31,18 @@ tasks:
   kernels      compile every kernel source for sm_90a and sm_100a with NVRTC 13.0.88 and print
                each kernel's registers, shared memory and spills (installs the NVRTC wheel into
                .cache/ on first use; NVFP4_NVRTC_LIB_DIR=<dir> uses another NVRTC instead)
-  gpu-bundle   build the release test and bench executables into gpu-bundle/ with run.sh";
+  gpu-bundle   build the release test and bench executables into gpu-bundle/ with run.sh
+  plot <csv> <out.svg> [--title TEXT]
+               draw a bench CSV with columns shape,mode,m,impl,time_us as an SVG: one panel
+               per (shape, mode), x = M (log2), y = time in us (log10), one line per impl";
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
-    let result = match task.as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
         Some("kernels") => kernels::run(),
         Some("gpu-bundle") => bundle::run(),
+        Some("plot") => plot::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,6 +1,9 @@
 //! Shared by the benches: the device's measured copy bandwidth and CUDA-event timing of a closure.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cublas;
+pub mod report;
+
 use std::time::Duration;
 
 use nvfp4_cuda::{Device, GpuTimer};
