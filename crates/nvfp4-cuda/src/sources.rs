@@ -39,6 +39,7 @@ macro_rules! embed {
 pub const KERNEL_SOURCES: &[KernelSource] = &[
     embed!("smoke.cu"),    // runtime self-test: fill, dynamic shared memory
     embed!("quantize.cu"), // bf16 <-> NVFP4, amax (SPEC 2-4)
+    embed!("gemm.cu"),     // NVFP4-weight GEMM on mma.sync, W4A16 and W4A4 (SPEC 5)
 ];
 
 /// Every shared header (`kernels/*.cuh`), passed to each compilation as an in-memory include.

@@ -1,0 +1,362 @@
+//! The NVFP4 linear layer on the GPU: `D[M, N] = alpha * A[M, K] . W[N, K]^T` (SPEC section 5),
+//! with the weights prepared once from checkpoint form and the activations bf16 (W4A16) or NVFP4
+//! (W4A4: quantized on the fly by the [`Quantizer`], or passed in already quantized).
+//!
+//! [`Linear::new`] repacks and uploads the weights (layout in [`crate::pack`]), compiles the
+//! kernels and allocates the workspace for a stated maximum M. [`Linear::forward`] then only
+//! enqueues kernels: no allocation, no host-device copy, no synchronisation, so it can be captured
+//! in a CUDA graph. Every output element is checked in the tests against the simulator's exact
+//! value and the SPEC bound.
+//!
+//! ```no_run
+//! use nvfp4_core::{bf16, plan::GemmMode};
+//! use nvfp4_cuda::linear::{ActivationScale, Linear, LinearWeights};
+//! use nvfp4_cuda::{Device, KernelRegistry};
+//!
+//! let gpu = Device::new(0)?;
+//! let (n, k) = (2048, 7168);
+//! let (codes, scales) = (vec![0x22u8; n * k / 2], vec![0x38u8; n * k / 16]); // all 1.0
+//! let w = LinearWeights { codes: &codes, scales: &scales, dec: 0.01, n, k };
+//! let mut layer = Linear::new(&KernelRegistry::new(&gpu), &w, GemmMode::W4A16, ActivationScale::Dynamic, 64)?;
+//! let x = gpu.stream().clone_htod(&vec![bf16::ONE; 4 * k])?;
+//! let mut y = gpu.stream().alloc_zeros::<bf16>(4 * n)?;
+//! layer.forward(&x, 4, &mut y)?; // y = 0.01 * 7168 = 71.5 (bf16)
+//! # Ok::<(), nvfp4_cuda::Error>(())
+//! ```
+
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
+use half::bf16;
+use nvfp4_core::Error as ShapeError;
+use nvfp4_core::block::BLOCK;
+use nvfp4_core::global_scale::{check_scale, gs_from_dec};
+use nvfp4_core::layout::ScaleLayout;
+use nvfp4_core::plan::GemmMode;
+
+use crate::buffer::{input, output};
+use crate::device::Device;
+use crate::error::Result;
+use crate::launch::Kernel;
+use crate::pack::{PackedShape, pack_weights};
+use crate::quantize::{Quantizer, ScaleSource};
+use crate::registry::KernelRegistry;
+use crate::status::DeviceStatus;
+
+/// Threads per CTA of `gemm.cu` (16 warps).
+const THREADS: u32 = 512;
+/// Tokens per CTA of `gemm.cu`.
+const M_PER_CTA: usize = 64;
+/// Dynamic shared memory of `gemm.cu`: 16 warps x 64 tokens x 16 rows of f32.
+const SHARED_BYTES: u32 = 16 * 64 * 16 * 4;
+
+/// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
+/// the decode scale `weight_scale_2`.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearWeights<'a> {
+    /// Packed E2M1 codes, `[N, K/2]`.
+    pub codes: &'a [u8],
+    /// Linear block scales, `[N, K/16]`.
+    pub scales: &'a [u8],
+    /// Decode scale (`weight_scale_2`), finite and positive.
+    pub dec: f32,
+    /// Output features N.
+    pub n: usize,
+    /// Input features K, a multiple of 16.
+    pub k: usize,
+}
+
+/// The activation global scale of a W4A4 layer quantizing its own input (ignored in W4A16).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActivationScale {
+    /// `gs = 2688 / amax(x)` per call, computed on the device; the epilogue uses `1 / gs`.
+    Dynamic,
+    /// A calibrated decode scale (`input_scale`): quantize with `1 / input_scale`, and the
+    /// epilogue uses `input_scale` itself.
+    Static(f32),
+}
+
+/// How the GEMM reads the activation scale word: a decode scale, or an encode scale to invert.
+#[derive(Clone, Copy)]
+#[repr(i32)]
+enum ScaleKind {
+    Decode = 0,
+    Encode = 1,
+}
+
+/// A linear layer with NVFP4 weights on one device.
+#[derive(Debug)]
+pub struct Linear {
+    device: Device,
+    mode: GemmMode,
+    shape: PackedShape,
+    max_m: usize,
+    w_codes: CudaSlice<u8>,
+    w_scales: CudaSlice<u8>,
+    w_dec: CudaSlice<f32>,
+    gemm: Kernel,
+    act: Option<ActivationWorkspace>,
+}
+
+/// W4A4 only: the quantizer and its output buffers.
+#[derive(Debug)]
+struct ActivationWorkspace {
+    quantizer: Quantizer,
+    scale: ActivationScale,
+    codes: CudaSlice<u8>,
+    scales: CudaSlice<u8>,
+    /// Dynamic: the encode scale the quantizer used. Static: `[gs]` for the quantizer.
+    gs: CudaSlice<f32>,
+    /// Static: `[input_scale]` for the epilogue.
+    dec: CudaSlice<f32>,
+}
+
+impl Linear {
+    /// Repacks and uploads `w`, compiles the kernels and allocates the workspace for up to `max_m`
+    /// rows. `act` is used in W4A4 (quantizing the input on the fly in [`Linear::forward`]).
+    ///
+    /// # Errors
+    /// Bad shapes (`K % 16`, zero sizes), buffer lengths or scales; compile and driver errors.
+    pub fn new(
+        registry: &KernelRegistry,
+        w: &LinearWeights<'_>,
+        mode: GemmMode,
+        act: ActivationScale,
+        max_m: usize,
+    ) -> Result<Self> {
+        let shape = PackedShape::new(w.n, w.k)?;
+        nvfp4_core::plan::GemmShape::new(max_m, w.n, w.k)?;
+        if i32::try_from(w.n).is_err()
+            || i32::try_from(w.k).is_err()
+            || i32::try_from(max_m).is_err()
+        {
+            return Err(ShapeError::InvalidParam {
+                what: "M, N or K (beyond i32)",
+                value: w.n.max(w.k).max(max_m),
+            }
+            .into());
+        }
+        check_scale("weight decode scale", w.dec)?;
+        let (mut codes, mut scales) = (vec![0u8; shape.codes_len()], vec![0u8; shape.scales_len()]);
+        pack_weights(w.codes, w.scales, w.n, w.k, &mut codes, &mut scales)?;
+        let device = registry.device().clone();
+        let stream = device.stream().clone();
+        let module = registry.get("gemm.cu", &[])?;
+        let act = match mode {
+            GemmMode::W4A16 => None,
+            GemmMode::W4A4 => {
+                let (gs, dec) = match act {
+                    ActivationScale::Dynamic => (0.0, 0.0),
+                    ActivationScale::Static(d) => (gs_from_dec(d)?, d),
+                };
+                let quantizer = Quantizer::new(registry, w.k, max_m, ScaleLayout::Swizzled)?;
+                Some(ActivationWorkspace {
+                    codes: stream.alloc_zeros(quantizer.codes_len(max_m))?,
+                    scales: stream.alloc_zeros(quantizer.scales_len(max_m)?)?,
+                    gs: stream.clone_htod(&[gs])?,
+                    dec: stream.clone_htod(&[dec])?,
+                    scale: act,
+                    quantizer,
+                })
+            }
+        };
+        let name = match mode {
+            GemmMode::W4A16 => "nvfp4_gemm_w4a16",
+            GemmMode::W4A4 => "nvfp4_gemm_w4a4",
+        };
+        Ok(Linear {
+            gemm: module.kernel(name, SHARED_BYTES)?,
+            w_codes: stream.clone_htod(&codes)?,
+            w_scales: stream.clone_htod(&scales)?,
+            w_dec: stream.clone_htod(&[w.dec])?,
+            act,
+            device,
+            mode,
+            shape,
+            max_m,
+        })
+    }
+
+    /// The GEMM mode.
+    pub fn mode(&self) -> GemmMode {
+        self.mode
+    }
+
+    /// Output features N.
+    pub fn n(&self) -> usize {
+        self.shape.n
+    }
+
+    /// Input features K.
+    pub fn k(&self) -> usize {
+        self.shape.k
+    }
+
+    /// The status word of the W4A4 input quantizer (bad activation scales), if there is one.
+    pub fn status(&self) -> Option<&DeviceStatus> {
+        self.act.as_ref().map(|a| a.quantizer.status())
+    }
+
+    fn check_m(&self, m: usize) -> Result<()> {
+        if m == 0 {
+            return Err(ShapeError::ZeroDim { dim: "M" }.into());
+        }
+        if m > self.max_m {
+            return Err(ShapeError::TooManyRows {
+                rows: m,
+                max: self.max_m,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn config(&self, m: usize) -> Result<LaunchConfig> {
+        self.gemm.config(
+            (self.shape.tiles as u32, m.div_ceil(M_PER_CTA) as u32, 1),
+            (THREADS, 1, 1),
+        )
+    }
+
+    /// `out[M, N] = alpha * x[M, K] . W^T` for bf16 `x` (at least `M * K` elements, 16-byte
+    /// aligned); `out` holds at least `M * N` bf16. In W4A4 the input is first quantized with the
+    /// layer's [`ActivationScale`] into the layer's workspace.
+    ///
+    /// # Errors
+    /// Zero or too many rows, short or misaligned buffers, launch failures.
+    pub fn forward(
+        &mut self,
+        x: &impl DevicePtr<bf16>,
+        m: usize,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.check_m(m)?;
+        let stream = self.device.stream().clone();
+        let cfg = self.config(m)?;
+        let (n, k) = (self.shape.n, self.shape.k);
+        match self.act.as_mut() {
+            None => {
+                let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
+                let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
+                let (wc, _wc) = input("packed codes", &self.w_codes, &stream, 0, 16)?;
+                let (ws, _ws) = input("packed scales", &self.w_scales, &stream, 0, 4)?;
+                let (wd, _wd) = input("weight dec", &self.w_dec, &stream, 1, 4)?;
+                let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+                let mut b = self.gemm.builder(&stream);
+                b.arg(&wc)
+                    .arg(&ws)
+                    .arg(&wd)
+                    .arg(&x_ptr)
+                    .arg(&out_ptr)
+                    .arg(&mi)
+                    .arg(&ni)
+                    .arg(&ki);
+                // SAFETY: nvfp4_gemm_w4a16(const uint4*, const u32*, const float*, const u16*, u16*,
+                // int, int, int): the packed weights were sized by PackedShape for (N, K) and
+                // uploaded whole; x holds M*K bf16 (16-byte aligned), out M*N bf16; the grid is
+                // (tiles, ceil(M/64)) and the kernel guards rows >= M and columns >= N.
+                unsafe { b.launch(cfg) }?;
+                Ok(())
+            }
+            Some(act) => {
+                let source = match act.scale {
+                    ActivationScale::Dynamic => ScaleSource::Dynamic(&mut act.gs),
+                    ActivationScale::Static(_) => ScaleSource::Static(&act.gs),
+                };
+                act.quantizer
+                    .quantize(x, m, source, &mut act.codes, &mut act.scales)?;
+                let (scale, kind) = match act.scale {
+                    ActivationScale::Dynamic => (&act.gs, ScaleKind::Encode),
+                    ActivationScale::Static(_) => (&act.dec, ScaleKind::Decode),
+                };
+                Self::launch_w4a4(
+                    &self.gemm,
+                    cfg,
+                    &self.device,
+                    (&self.w_codes, &self.w_scales, &self.w_dec),
+                    (&act.codes, &act.scales, scale, kind),
+                    m,
+                    (n, k),
+                    out,
+                )
+            }
+        }
+    }
+
+    /// W4A4 with activations already quantized: `codes` `[M, K/2]`, swizzled `scales`
+    /// (`ScaleLayout::Swizzled.len(M, K/16)` bytes), and their decode scale `dec` (one f32 in
+    /// device memory). Errors in W4A16 mode.
+    pub fn forward_quantized(
+        &mut self,
+        codes: &impl DevicePtr<u8>,
+        scales: &impl DevicePtr<u8>,
+        dec: &CudaSlice<f32>,
+        m: usize,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.check_m(m)?;
+        if self.mode != GemmMode::W4A4 {
+            return Err(ShapeError::InvalidParam {
+                what: "forward_quantized on a W4A16 layer",
+                value: m,
+            }
+            .into());
+        }
+        let cfg = self.config(m)?;
+        let (n, k) = (self.shape.n, self.shape.k);
+        Self::launch_w4a4(
+            &self.gemm,
+            cfg,
+            &self.device,
+            (&self.w_codes, &self.w_scales, &self.w_dec),
+            (codes, scales, dec, ScaleKind::Decode),
+            m,
+            (n, k),
+            out,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_w4a4(
+        gemm: &Kernel,
+        cfg: LaunchConfig,
+        device: &Device,
+        (w_codes, w_scales, w_dec): (&CudaSlice<u8>, &CudaSlice<u8>, &CudaSlice<f32>),
+        (codes, scales, dec, kind): (
+            &impl DevicePtr<u8>,
+            &impl DevicePtr<u8>,
+            &CudaSlice<f32>,
+            ScaleKind,
+        ),
+        m: usize,
+        (n, k): (usize, usize),
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        let stream = device.stream().clone();
+        let scales_len = ScaleLayout::Swizzled.len(m, k / BLOCK)?;
+        let (ac, _ac) = input("activation codes", codes, &stream, m * k / 2, 1)?;
+        let (asc, _as) = input("activation scales", scales, &stream, scales_len, 1)?;
+        let (ad, _ad) = input("activation scale", dec, &stream, 1, 4)?;
+        let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
+        let (wc, _wc) = input("packed codes", w_codes, &stream, 0, 16)?;
+        let (ws, _ws) = input("packed scales", w_scales, &stream, 0, 4)?;
+        let (wd, _wd) = input("weight dec", w_dec, &stream, 1, 4)?;
+        let (mi, ni, ki, kind) = (m as i32, n as i32, k as i32, kind as i32);
+        let mut b = gemm.builder(&stream);
+        b.arg(&wc)
+            .arg(&ws)
+            .arg(&wd)
+            .arg(&ac)
+            .arg(&asc)
+            .arg(&ad)
+            .arg(&kind)
+            .arg(&out_ptr)
+            .arg(&mi)
+            .arg(&ni)
+            .arg(&ki);
+        // SAFETY: nvfp4_gemm_w4a4(const uint4*, const u32*, const float*, const u8*, const u8*,
+        // const float*, int, u16*, int, int, int): the packed weights match (N, K); the activation
+        // codes hold M*K/2 bytes and the swizzled scales their padded length (byte loads, no
+        // alignment needed); out holds M*N bf16; the kernel guards rows >= M and columns >= N.
+        unsafe { b.launch(cfg) }?;
+        Ok(())
+    }
+}

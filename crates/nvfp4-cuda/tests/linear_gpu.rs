@@ -1,0 +1,367 @@
+//! The GEMM kernels (`kernels/gemm.cu`) through `Linear`, element by element against the
+//! simulator's exact value and the SPEC section 5 bound: ragged shapes, both modes, static and
+//! dynamic activation scales, pre-quantized input, zero, subnormal and NaN scales, NaN inputs,
+//! run-to-run bits and graph replay. Run with `--ignored` where a GPU is.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+use nvfp4_core::bf16;
+use nvfp4_core::block::BLOCK;
+use nvfp4_core::global_scale::{dec_from_gs, gs_from_amax, gs_from_dec};
+use nvfp4_core::layout::ScaleLayout;
+use nvfp4_core::plan::GemmMode;
+use nvfp4_core::tensor::QuantizedRef;
+use nvfp4_cpu::gemm::{Activations, ColumnAlpha, Exact, gemm, within_bound};
+use nvfp4_cpu::quantize::{amax, quantize};
+use nvfp4_cpu::synth::Rng;
+use nvfp4_cuda::linear::{ActivationScale, Linear, LinearWeights};
+use nvfp4_cuda::{Device, KernelRegistry};
+
+fn gpu() -> Device {
+    Device::new(0).unwrap_or_else(|e| panic!("this test needs a CUDA GPU: {e}"))
+}
+
+/// Checkpoint-form weights from random f32, with optional special scale bytes planted.
+struct Weights {
+    codes: Vec<u8>,
+    scales: Vec<u8>,
+    dec: f32,
+    n: usize,
+    k: usize,
+}
+
+impl Weights {
+    fn random(n: usize, k: usize, seed: u64) -> Self {
+        let w = Rng::new(seed).vec(n * k, 0.05);
+        let gs = gs_from_amax(amax(&w)).unwrap();
+        let (mut codes, mut scales) = (vec![0; n * k / 2], vec![0; n * k / BLOCK]);
+        quantize(&w, n, k, gs, ScaleLayout::Linear, &mut codes, &mut scales).unwrap();
+        Weights {
+            codes,
+            scales,
+            dec: dec_from_gs(gs).unwrap(),
+            n,
+            k,
+        }
+    }
+    fn view(&self) -> QuantizedRef<'_> {
+        QuantizedRef::new(
+            &self.codes,
+            &self.scales,
+            ScaleLayout::Linear,
+            self.n,
+            self.k,
+        )
+        .unwrap()
+    }
+    fn linear(&self) -> LinearWeights<'_> {
+        LinearWeights {
+            codes: &self.codes,
+            scales: &self.scales,
+            dec: self.dec,
+            n: self.n,
+            k: self.k,
+        }
+    }
+}
+
+/// Panics at the first element outside the SPEC bound, with its coordinates.
+fn assert_within_bound(what: &str, d: &[bf16], exact: &[Exact], n: usize) {
+    for (i, (&di, e)) in d.iter().zip(exact).enumerate() {
+        assert!(
+            within_bound(di, e),
+            "{what}: D[{}, {}] = {} but exact {} (bound {})",
+            i / n,
+            i % n,
+            di,
+            e.z,
+            e.bound
+        );
+    }
+}
+
+/// Runs one layer on the GPU and checks it against the simulator.
+fn check(
+    reg: &KernelRegistry,
+    w: &Weights,
+    x: &[bf16],
+    m: usize,
+    mode: GemmMode,
+    act: ActivationScale,
+) -> Vec<bf16> {
+    let dev = reg.device();
+    let s = dev.stream();
+    let (n, k) = (w.n, w.k);
+    let mut layer = Linear::new(reg, &w.linear(), mode, act, m).unwrap();
+    let xd = s.clone_htod(x).unwrap();
+    let mut out = s.clone_htod(&vec![bf16::from_f32(-777.0); m * n]).unwrap();
+    layer.forward(&xd, m, &mut out).unwrap();
+    let got = s.clone_dtoh(&out).unwrap();
+    // The simulator's exact value for the same quantized operands and alpha.
+    let mut exact = vec![Exact::default(); m * n];
+    let mut d = vec![bf16::ZERO; m * n];
+    match mode {
+        GemmMode::W4A16 => {
+            gemm(
+                &Activations::Bf16 { data: x, rows: m },
+                &w.view(),
+                ColumnAlpha::uniform(w.dec),
+                &mut d,
+                Some(&mut exact),
+            )
+            .unwrap();
+        }
+        GemmMode::W4A4 => {
+            let (gs, dec_a) = match act {
+                ActivationScale::Dynamic => {
+                    let gs = gs_from_amax(amax(x)).unwrap();
+                    (gs, 1.0 / gs)
+                }
+                ActivationScale::Static(d) => (gs_from_dec(d).unwrap(), d),
+            };
+            let (mut c, mut sc) = (
+                vec![0; m * k / 2],
+                vec![0; ScaleLayout::Swizzled.len(m, k / BLOCK).unwrap()],
+            );
+            quantize(x, m, k, gs, ScaleLayout::Swizzled, &mut c, &mut sc).unwrap();
+            let a = QuantizedRef::new(&c, &sc, ScaleLayout::Swizzled, m, k).unwrap();
+            gemm(
+                &Activations::Nvfp4(a),
+                &w.view(),
+                ColumnAlpha::uniform(dec_a * w.dec),
+                &mut d,
+                Some(&mut exact),
+            )
+            .unwrap();
+        }
+    }
+    assert_within_bound(
+        &format!("{mode:?} {act:?} M={m} N={n} K={k}"),
+        &got,
+        &exact,
+        n,
+    );
+    got
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn both_modes_on_ragged_shapes() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    for (n, k) in [(1, 16), (72, 48), (200, 272), (130, 1040)] {
+        let w = Weights::random(n, k, (n * k) as u64);
+        for m in [1, 2, 7, 16, 33, 64, 65, 128, 1000] {
+            let x = Rng::new(m as u64).vec_bf16(m * k, 1.0);
+            check(&reg, &w, &x, m, GemmMode::W4A16, ActivationScale::Dynamic);
+            check(&reg, &w, &x, m, GemmMode::W4A4, ActivationScale::Dynamic);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn large_m_and_deepseek_k() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let w = Weights::random(72, 272, 5);
+    let x = Rng::new(6).vec_bf16(4096 * 272, 1.0);
+    check(
+        &reg,
+        &w,
+        &x,
+        4096,
+        GemmMode::W4A16,
+        ActivationScale::Dynamic,
+    );
+    check(&reg, &w, &x, 4096, GemmMode::W4A4, ActivationScale::Dynamic);
+    let w = Weights::random(256, 7168, 7);
+    let x = Rng::new(8).vec_bf16(16 * 7168, 1.0);
+    check(&reg, &w, &x, 16, GemmMode::W4A16, ActivationScale::Dynamic);
+    check(&reg, &w, &x, 16, GemmMode::W4A4, ActivationScale::Dynamic);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn static_scale_and_prequantized_input() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let (m, n, k) = (33, 72, 272);
+    let w = Weights::random(n, k, 9);
+    let x = Rng::new(10).vec_bf16(m * k, 1.0);
+    // A calibrated scale from a smaller amax: large inputs saturate, as SPEC 3 says.
+    let input_scale = amax(&x) / 2688.0 * 0.5;
+    let eager = check(
+        &reg,
+        &w,
+        &x,
+        m,
+        GemmMode::W4A4,
+        ActivationScale::Static(input_scale),
+    );
+    // The same input quantized on the CPU and passed in: the same bits.
+    let gs = gs_from_dec(input_scale).unwrap();
+    let (mut c, mut sc) = (
+        vec![0; m * k / 2],
+        vec![0; ScaleLayout::Swizzled.len(m, k / BLOCK).unwrap()],
+    );
+    quantize(&x, m, k, gs, ScaleLayout::Swizzled, &mut c, &mut sc).unwrap();
+    let mut layer = Linear::new(
+        &reg,
+        &w.linear(),
+        GemmMode::W4A4,
+        ActivationScale::Static(input_scale),
+        m,
+    )
+    .unwrap();
+    let (cd, scd, dec) = (
+        s.clone_htod(&c).unwrap(),
+        s.clone_htod(&sc).unwrap(),
+        s.clone_htod(&[input_scale]).unwrap(),
+    );
+    let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+    layer
+        .forward_quantized(&cd, &scd, &dec, m, &mut out)
+        .unwrap();
+    assert_eq!(s.clone_dtoh(&out).unwrap(), eager);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn zero_subnormal_and_nan_scales_and_nan_inputs() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let (m, n, k) = (9, 40, 96);
+    let mut w = Weights::random(n, k, 11);
+    let ks = k / BLOCK;
+    for r in 0..n {
+        match r % 5 {
+            0 => w.scales[r * ks] = 0x00,                     // a zero block
+            1 => w.scales[r * ks + 1] = 0x01 + (r % 7) as u8, // a subnormal scale
+            2 if r == 7 => w.scales[r * ks + 2] = 0x7F,       // a NaN scale: column 7 is NaN
+            _ => {}
+        }
+    }
+    let mut x = Rng::new(12).vec_bf16(m * k, 1.0);
+    x[3 * k + 5] = bf16::NAN; // row 3 is NaN (W4A16); its block's scale is NaN (W4A4)
+    for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+        let got = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
+        assert!(
+            got[7].is_nan() && got[3 * n].is_nan(),
+            "{mode:?}: NaN column and row"
+        );
+        assert!(!got[0].is_nan(), "{mode:?}: other elements stay finite");
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn same_bits_run_to_run_and_graph_replay() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let (m, n, k) = (64, 256, 2048);
+    let w = Weights::random(n, k, 13);
+    for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+        let mut layer = Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
+        let mut x = s.clone_htod(&Rng::new(14).vec_bf16(m * k, 1.0)).unwrap();
+        let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+        layer.forward(&x, m, &mut out).unwrap();
+        let first = s.clone_dtoh(&out).unwrap();
+        for _ in 0..3 {
+            layer.forward(&x, m, &mut out).unwrap();
+            assert_eq!(s.clone_dtoh(&out).unwrap(), first, "{mode:?}: run to run");
+        }
+        s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .unwrap();
+        layer.forward(&x, m, &mut out).unwrap();
+        let graph = s
+            .end_capture(CUgraphInstantiate_flags(0))
+            .unwrap()
+            .expect("a graph");
+        s.memcpy_htod(&Rng::new(15).vec_bf16(m * k, 3.0), &mut x)
+            .unwrap();
+        graph.launch().unwrap();
+        let replayed = s.clone_dtoh(&out).unwrap();
+        layer.forward(&x, m, &mut out).unwrap();
+        assert_eq!(
+            replayed,
+            s.clone_dtoh(&out).unwrap(),
+            "{mode:?}: replay with new data"
+        );
+        assert_ne!(replayed, first);
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn errors_before_launch() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let w = Weights::random(32, 64, 1);
+    assert!(
+        Linear::new(
+            &reg,
+            &LinearWeights {
+                k: 48,
+                ..w.linear()
+            },
+            GemmMode::W4A16,
+            ActivationScale::Dynamic,
+            4
+        )
+        .is_err()
+    );
+    assert!(
+        Linear::new(
+            &reg,
+            &LinearWeights {
+                dec: f32::NAN,
+                ..w.linear()
+            },
+            GemmMode::W4A16,
+            ActivationScale::Dynamic,
+            4
+        )
+        .is_err()
+    );
+    assert!(
+        Linear::new(
+            &reg,
+            &w.linear(),
+            GemmMode::W4A4,
+            ActivationScale::Static(-1.0),
+            4
+        )
+        .is_err()
+    );
+    let mut layer = Linear::new(
+        &reg,
+        &w.linear(),
+        GemmMode::W4A16,
+        ActivationScale::Dynamic,
+        4,
+    )
+    .unwrap();
+    let x = s.alloc_zeros::<bf16>(5 * 64).unwrap();
+    let mut out = s.alloc_zeros::<bf16>(5 * 32).unwrap();
+    assert!(
+        layer.forward(&x, 5, &mut out).is_err(),
+        "more rows than max_m"
+    );
+    assert!(layer.forward(&x, 0, &mut out).is_err(), "zero rows");
+    let mut short = s.alloc_zeros::<bf16>(10).unwrap();
+    assert!(layer.forward(&x, 4, &mut short).is_err(), "short output");
+    let (codes, dec) = (
+        s.alloc_zeros::<u8>(32).unwrap(),
+        s.clone_htod(&[1.0f32]).unwrap(),
+    );
+    assert!(
+        layer
+            .forward_quantized(&codes, &codes, &dec, 1, &mut out)
+            .is_err(),
+        "W4A16 layer"
+    );
+}

@@ -1,0 +1,181 @@
+// gemm.cu: D[M, N] = alpha * A[M, K] . W[N, K]^T with NVFP4 weights, SPEC section 5, on
+// mma.sync.m16n8k16 bf16 tensor cores (sm_80 and newer: the portable path, and the small-M path).
+//
+// Entry points: nvfp4_gemm_w4a16 (A bf16 [M, K]) and nvfp4_gemm_w4a4 (A NVFP4: codes [M, K/2],
+// swizzled scales, decode scale).
+//
+// Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
+// tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
+// of W and a slice of K; the 16 warps of a CTA split K, and reduce their partial sums through
+// shared memory in a fixed order (deterministic: no atomics).
+//
+// Weights are repacked once at load time (nvfp4-cuda `pack.rs`) so that each lane reads its
+// fragment bytes for four k16 steps with one 16-byte load, a warp 512 contiguous bytes:
+//   codes  [n_tile][k_chunk][lane 32][step 4][reg 4]: byte = W codes of (row, kpair) with
+//          row = 16 n_tile + lane/4 + 8 (reg % 2), kpair = 32 k_chunk + 8 step + lane % 4 + 4 (reg / 2)
+//          (the mma A-fragment order; rows >= N and k >= K are zero)
+//   scales [n_tile][k_chunk][row 16][step 4]: the E4M3 byte of (16 n_tile + row, block 4 k_chunk + step)
+//
+// Dequantization is exact in bf16 (E2M1 times E4M3 has at most 6 significant bits): a code byte
+// becomes a bf16 pair e2m1 * 2^120 by a byte-permute lookup, the scale byte becomes sq * 2^-120
+// by a shift (bf16 and E4M3 differ only in exponent width, so this holds for subnormal scales too),
+// and one bf16x2 fma (with -0 as addend) multiplies them exactly. The MMA then sums exact
+// products in f32; alpha = dec_a * dec_w (W4A4) or dec_w (W4A16) scales the f32 result, which is
+// rounded once to bf16.
+#include "nvfp4_numerics.cuh"
+
+using namespace nvfp4;
+
+namespace {
+
+constexpr int kWarps = 16;        // warps per CTA, all on one 16-row W tile, splitting K
+constexpr int kThreads = kWarps * 32;
+constexpr int kMTile = 8;         // tokens per mma (the n8 of m16n8k16)
+constexpr int kMaxMTiles = 8;     // tokens per CTA: up to 64
+constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
+
+struct alignas(16) uint4_t { u32 x, y, z, w; };
+static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16, "one 16-byte load");
+
+// bf16 pair (lo = element 2j, hi = element 2j+1) of e2m1 * 2^120 for the two codes of one byte.
+// Magnitude tables (bf16 bytes of 0, 0.5, 1, 1.5, 2, 3, 4, 6 times 2^120): high bytes 00 7B 7B 7B
+// 7C 7C 7C 7C, low bytes 00 00 80 C0 00 40 80 C0; the code's bit 3 is the sign (bf16 bit 15).
+__device__ __forceinline__ u32 e2m1x2_to_bf16x2_scaled(u32 byte) {
+    const u32 idx = (byte & 0x7u) | ((byte & 0x70u) << 0);  // two 3-bit indices in nibbles 0, 1
+    const u32 lo = __byte_perm(0xC0800000u, 0xC0804000u, idx);  // [L(i0), L(i1), ...]
+    const u32 hi = __byte_perm(0x7B7B7B00u, 0x7C7C7C7Cu, idx);  // [H(i0), H(i1), ...]
+    const u32 mag = __byte_perm(lo, hi, 0x5140);                 // [L0, H0, L1, H1]
+    return mag | ((byte & 0x8u) << 12) | ((byte & 0x80u) << 24);
+}
+
+// The E4M3 scale byte as a bf16 pair of sq * 2^-120 (NaN for 0x7F / 0xFF).
+__device__ __forceinline__ u32 e4m3_to_bf16x2_scaled(u32 byte) {
+    const u32 mag = byte & 0x7Fu;
+    const u32 h = mag == 0x7Fu ? 0x7FC0u : ((mag << 4) | ((byte & 0x80u) << 8));
+    return h | (h << 16);
+}
+
+// a * b exactly (the products here have at most 6 significant bits): fma with -0 keeps signed zeros.
+__device__ __forceinline__ u32 bf16x2_mul(u32 a, u32 b) {
+    u32 d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000u));
+    return d;
+}
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The B fragment (tokens) of one k16 step: kpairs t and t+4 of token row m at k = k16 * 16.
+template <bool kA4>
+__device__ __forceinline__ void load_b(
+    const void* __restrict__ a, const u8* __restrict__ a_scales, int m, int m_rows, int k, int k16,
+    int t, u32& b0, u32& b1)
+{
+    b0 = b1 = 0u;
+    if (m >= m_rows) return;
+    if (kA4) {
+        const u8* codes = static_cast<const u8*>(a) + static_cast<long long>(m) * (k / 2) + k16 * 8;
+        const long long kp = (k / kBlock + 3) / 4 * 4;
+        const u32 s = e4m3_to_bf16x2_scaled(a_scales[swizzled_offset(m, k16, kp)]);
+        b0 = bf16x2_mul(e2m1x2_to_bf16x2_scaled(codes[t]), s);
+        b1 = bf16x2_mul(e2m1x2_to_bf16x2_scaled(codes[t + 4]), s);
+    } else {
+        const u32* row = reinterpret_cast<const u32*>(static_cast<const u16*>(a) + static_cast<long long>(m) * k + k16 * 16);
+        b0 = row[t];
+        b1 = row[t + 4];
+    }
+}
+
+template <bool kA4>
+__device__ __forceinline__ void gemm(
+    const uint4_t* __restrict__ w_codes, // repacked, see the file comment
+    const u32* __restrict__ w_scales,    // repacked, one word per (row, chunk): 4 steps
+    const float* __restrict__ w_dec,     // [1] weight decode scale
+    const void* __restrict__ a,          // bf16 [M, K] or codes [M, K / 2]
+    const u8* __restrict__ a_scales,     // W4A4: swizzled [roundup(M, 128), roundup(K/16, 4)]
+    const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
+    int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs, as the simulator)
+    u16* __restrict__ d,                 // bf16 [M, N]
+    int m_rows, int n, int k)
+{
+    extern __shared__ float partial[];  // [kWarps][64 tokens][16 rows]
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int tile = blockIdx.x;
+    const int m0 = blockIdx.y * kMTile * kMaxMTiles;
+    const int m_tiles = min(kMaxMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
+    const int chunks = (k + kChunkK - 1) / kChunkK;
+    const int per_warp = (chunks + kWarps - 1) / kWarps;
+    const int c_begin = warp * per_warp, c_end = min(chunks, c_begin + per_warp);
+
+    float acc[kMaxMTiles][4];
+#pragma unroll
+    for (int i = 0; i < kMaxMTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+
+    const uint4_t* wc = w_codes + static_cast<long long>(tile) * chunks * 32 + lane;
+    const u32* ws = w_scales + static_cast<long long>(tile) * chunks * 16;
+    uint4_t next = c_begin < c_end ? wc[static_cast<long long>(c_begin) * 32] : uint4_t{0u, 0u, 0u, 0u};
+    for (int c = c_begin; c < c_end; ++c) {
+        const uint4_t cur = next;  // prefetch the next chunk's fragment bytes before the math
+        if (c + 1 < c_end) next = wc[static_cast<long long>(c + 1) * 32];
+        const u32 s_lo = ws[c * 16 + g], s_hi = ws[c * 16 + g + 8];
+        const u32 words[4] = {cur.x, cur.y, cur.z, cur.w};
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+            const int k16 = c * 4 + s;
+            if (k16 * 16 >= k) break;
+            const u32 sq_lo = e4m3_to_bf16x2_scaled((s_lo >> (8 * s)) & 0xFFu);
+            const u32 sq_hi = e4m3_to_bf16x2_scaled((s_hi >> (8 * s)) & 0xFFu);
+            u32 frag[4];
+#pragma unroll
+            for (int r = 0; r < 4; ++r)
+                frag[r] = bf16x2_mul(e2m1x2_to_bf16x2_scaled((words[s] >> (8 * r)) & 0xFFu), r % 2 == 0 ? sq_lo : sq_hi);
+#pragma unroll
+            for (int mt = 0; mt < kMaxMTiles; ++mt) {
+                if (mt >= m_tiles) break;
+                u32 b0, b1;
+                load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, k16, t, b0, b1);
+                mma_bf16(acc[mt], frag, b0, b1);
+            }
+        }
+    }
+
+    // Split-K reduction: partial[warp][token][row], summed over warps 0..15 in order.
+#pragma unroll
+    for (int mt = 0; mt < kMaxMTiles; ++mt) {
+        if (mt >= m_tiles) break;
+        float* p = partial + (warp * 64 + mt * kMTile + 2 * t) * 16;
+        p[g] = acc[mt][0];
+        p[16 + g] = acc[mt][1];
+        p[g + 8] = acc[mt][2];
+        p[16 + g + 8] = acc[mt][3];
+    }
+    __syncthreads();
+    const float a_dec = kA4 ? (a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale) : 1.0f;
+    const float alpha = kA4 ? __fmul_rn(a_dec, *w_dec) : *w_dec;
+    for (int i = threadIdx.x; i < m_tiles * kMTile * 16; i += kThreads) {
+        const int token = i / 16, row = i % 16;
+        const int m = m0 + token, nn = tile * 16 + row;
+        float sum = 0.0f;
+        for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * 64 + token) * 16 + row]);
+        if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = f32_to_bf16(__fmul_rn(alpha, sum));
+    }
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a16(
+    const uint4_t* w_codes, const u32* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, int k) {
+    gemm<false>(w_codes, w_scales, w_dec, a, nullptr, nullptr, 0, d, m, n, k);
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a4(
+    const uint4_t* w_codes, const u32* w_scales, const float* w_dec, const u8* a_codes, const u8* a_scales,
+    const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {
+    gemm<true>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k);
+}
