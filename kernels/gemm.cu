@@ -1,8 +1,8 @@
 // gemm.cu: D[M, N] = alpha * A[M, K] . W[N, K]^T with NVFP4 weights, SPEC section 5, on
 // mma.sync.m16n8k16 bf16 tensor cores (sm_80 and newer: the portable path, and the small-M path).
 //
-// Entry points: nvfp4_gemm_w4a16 (A bf16 [M, K]) and nvfp4_gemm_w4a4 (A NVFP4: codes [M, K/2],
-// swizzled scales, decode scale).
+// Entry points (stamped at the bottom): nvfp4_gemm_w4a16_* (A bf16 [M, K]) and nvfp4_gemm_w4a4_*
+// (A NVFP4: codes [M, K/2], swizzled scales, decode scale).
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
@@ -12,9 +12,13 @@
 // Weights are repacked once at load time (nvfp4-cuda `pack.rs`) so that each lane reads its
 // fragment bytes for four k16 steps with one 16-byte load, a warp 512 contiguous bytes:
 //   codes  [n_tile][k_chunk][lane 32][step 4][reg 4]: byte = W codes of (row, kpair) with
-//          row = 16 n_tile + lane/4 + 8 (reg % 2), kpair = 32 k_chunk + 8 step + lane % 4 + 4 (reg / 2)
-//          (the mma A-fragment order; rows >= N and k >= K are zero)
-//   scales [n_tile][k_chunk][row 16][step 4]: the E4M3 byte of (16 n_tile + row, block 4 k_chunk + step)
+//          row = 16 n_tile + lane/4 + 8 (reg % 2), kpair = 32 k_chunk + 8 (lane % 4) + 2 step + reg / 2
+//          (rows >= N and k >= K are zero)
+//   scales [n_tile][k_chunk][row 16][block 4]: the E4M3 byte of (16 n_tile + row, block 4 k_chunk + block)
+// The K order inside a chunk is thereby permuted, identically for the activations: lane t feeds
+// the mma the column pairs 8t..8t+8 of the chunk (one scale block, contiguous in memory), step s
+// the pairs 8t + 2s and 8t + 2s + 1. The sum is the same set of exact products; SPEC 5's bound
+// holds for any order.
 //
 // Dequantization is exact in bf16 (E2M1 times E4M3 has at most 6 significant bits): a code byte
 // becomes a bf16 pair e2m1 * 2^120 by a byte-permute lookup, the scale byte becomes sq * 2^-120
@@ -31,11 +35,13 @@ namespace {
 constexpr int kWarps = 16;        // warps per CTA, all on one 16-row W tile, splitting K
 constexpr int kThreads = kWarps * 32;
 constexpr int kMTile = 8;         // tokens per mma (the n8 of m16n8k16)
-constexpr int kMaxMTiles = 8;     // tokens per CTA: up to 64
+constexpr int kSmallMTiles = 2;   // the small-M (decode) kernels: up to 16 tokens per CTA
+constexpr int kLargeMTiles = 4;   // the general kernels: up to 32 tokens per CTA
 constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
 
 struct alignas(16) uint4_t { u32 x, y, z, w; };
-static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16, "one 16-byte load");
+struct alignas(8) uint2_t { u32 x, y; };
+static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && alignof(uint2_t) == 8, "one 16- or 8-byte load");
 
 // bf16 pair (lo = element 2j, hi = element 2j+1) of e2m1 * 2^120 for the two codes of one byte.
 // Magnitude tables (bf16 bytes of 0, 0.5, 1, 1.5, 2, 3, 4, 6 times 2^120): high bytes 00 7B 7B 7B
@@ -70,31 +76,41 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The B fragment (tokens) of one k16 step: kpairs t and t+4 of token row m at k = k16 * 16.
+// The activation words of one lane for one 64-column chunk and one token row m: the code-byte
+// pairs 8t..8t+8 (see the file comment), as 8 bf16x2 words (b0, b1 of steps 0..3, in order).
+// W4A16 reads them with two 16-byte loads; W4A4 with one 8-byte load of codes and one scale byte
+// (the lane's 16 columns are exactly one scale block), dequantized like the weights.
 template <bool kA4>
 __device__ __forceinline__ void load_b(
-    const void* __restrict__ a, const u8* __restrict__ a_scales, int m, int m_rows, int k, int k16,
-    int t, u32& b0, u32& b1)
+    const void* __restrict__ a, const u8* __restrict__ a_scales, int m, int m_rows, int k, int chunk, int t,
+    u32 (&b)[8])
 {
-    b0 = b1 = 0u;
-    if (m >= m_rows) return;
+    const int col = chunk * kChunkK + 16 * t;  // first K column of the lane's block
+    if (m >= m_rows || col >= k) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) b[i] = 0u;
+        return;
+    }
     if (kA4) {
-        const u8* codes = static_cast<const u8*>(a) + static_cast<long long>(m) * (k / 2) + k16 * 8;
+        const uint2_t c = *reinterpret_cast<const uint2_t*>(static_cast<const u8*>(a) + static_cast<long long>(m) * (k / 2) + col / 2);
         const long long kp = (k / kBlock + 3) / 4 * 4;
-        const u32 s = e4m3_to_bf16x2_scaled(a_scales[swizzled_offset(m, k16, kp)]);
-        b0 = bf16x2_mul(e2m1x2_to_bf16x2_scaled(codes[t]), s);
-        b1 = bf16x2_mul(e2m1x2_to_bf16x2_scaled(codes[t + 4]), s);
+        const u32 sq = e4m3_to_bf16x2_scaled(a_scales[swizzled_offset(m, col / kBlock, kp)]);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) b[i] = bf16x2_mul(e2m1x2_to_bf16x2_scaled(((i < 4 ? c.x : c.y) >> (8 * (i % 4))) & 0xFFu), sq);
     } else {
-        const u32* row = reinterpret_cast<const u32*>(static_cast<const u16*>(a) + static_cast<long long>(m) * k + k16 * 16);
-        b0 = row[t];
-        b1 = row[t + 4];
+        const uint4_t* p = reinterpret_cast<const uint4_t*>(static_cast<const u16*>(a) + static_cast<long long>(m) * k + col);
+        const uint4_t lo = p[0], hi = p[1];
+        b[0] = lo.x; b[1] = lo.y; b[2] = lo.z; b[3] = lo.w;
+        b[4] = hi.x; b[5] = hi.y; b[6] = hi.z; b[7] = hi.w;
     }
 }
 
-template <bool kA4>
+// Weight chunks in flight per warp: a ring of kDepth register stages (the DRAM stream); the
+// activations (small, mostly L2 hits) are loaded one chunk ahead.
+template <bool kA4, int kMTiles, int kDepth>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
-    const u32* __restrict__ w_scales,    // repacked, one word per (row, chunk): 4 steps
+    const u8* __restrict__ w_scales,     // repacked, [tile][chunk][row 16][block 4]
     const float* __restrict__ w_dec,     // [1] weight decode scale
     const void* __restrict__ a,          // bf16 [M, K] or codes [M, K / 2]
     const u8* __restrict__ a_scales,     // W4A4: swizzled [roundup(M, 128), roundup(K/16, 4)]
@@ -103,53 +119,79 @@ __device__ __forceinline__ void gemm(
     u16* __restrict__ d,                 // bf16 [M, N]
     int m_rows, int n, int k)
 {
-    extern __shared__ float partial[];  // [kWarps][64 tokens][16 rows]
+    constexpr int kM = kMTile * kMTiles;  // tokens per CTA
+    extern __shared__ float partial[];    // [kWarps][kM tokens][16 rows]
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
     const int tile = blockIdx.x;
-    const int m0 = blockIdx.y * kMTile * kMaxMTiles;
-    const int m_tiles = min(kMaxMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
+    const int m0 = blockIdx.y * kM;
+    const int m_tiles = min(kMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
     const int chunks = (k + kChunkK - 1) / kChunkK;
     const int per_warp = (chunks + kWarps - 1) / kWarps;
     const int c_begin = warp * per_warp, c_end = min(chunks, c_begin + per_warp);
 
-    float acc[kMaxMTiles][4];
+    float acc[kMTiles][4];
 #pragma unroll
-    for (int i = 0; i < kMaxMTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    for (int i = 0; i < kMTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
 
     const uint4_t* wc = w_codes + static_cast<long long>(tile) * chunks * 32 + lane;
-    const u32* ws = w_scales + static_cast<long long>(tile) * chunks * 16;
-    uint4_t next = c_begin < c_end ? wc[static_cast<long long>(c_begin) * 32] : uint4_t{0u, 0u, 0u, 0u};
-    for (int c = c_begin; c < c_end; ++c) {
-        const uint4_t cur = next;  // prefetch the next chunk's fragment bytes before the math
-        if (c + 1 < c_end) next = wc[static_cast<long long>(c + 1) * 32];
-        const u32 s_lo = ws[c * 16 + g], s_hi = ws[c * 16 + g + 8];
-        const u32 words[4] = {cur.x, cur.y, cur.z, cur.w};
+    const u8* ws = w_scales + static_cast<long long>(tile) * chunks * 64;
+    uint4_t w_ring[kDepth];
+    u32 s_lo[kDepth], s_hi[kDepth];
 #pragma unroll
-        for (int s = 0; s < 4; ++s) {
-            const int k16 = c * 4 + s;
-            if (k16 * 16 >= k) break;
-            const u32 sq_lo = e4m3_to_bf16x2_scaled((s_lo >> (8 * s)) & 0xFFu);
-            const u32 sq_hi = e4m3_to_bf16x2_scaled((s_hi >> (8 * s)) & 0xFFu);
-            u32 frag[4];
+    for (int i = 0; i < kDepth; ++i) {
+        const int c = c_begin + i;
+        if (c < c_end) {
+            w_ring[i] = wc[static_cast<long long>(c) * 32];
+            s_lo[i] = ws[c * 64 + g * 4 + t];
+            s_hi[i] = ws[c * 64 + (g + 8) * 4 + t];
+        }
+    }
+    u32 b_next[kMTiles][8];
 #pragma unroll
-            for (int r = 0; r < 4; ++r)
-                frag[r] = bf16x2_mul(e2m1x2_to_bf16x2_scaled((words[s] >> (8 * r)) & 0xFFu), r % 2 == 0 ? sq_lo : sq_hi);
+    for (int mt = 0; mt < kMTiles; ++mt)
+        if (mt < m_tiles && c_begin < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c_begin, t, b_next[mt]);
+
+    for (int c0 = c_begin; c0 < c_end; c0 += kDepth) {
 #pragma unroll
-            for (int mt = 0; mt < kMaxMTiles; ++mt) {
-                if (mt >= m_tiles) break;
-                u32 b0, b1;
-                load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, k16, t, b0, b1);
-                mma_bf16(acc[mt], frag, b0, b1);
+        for (int i = 0; i < kDepth; ++i) {
+            const int c = c0 + i;
+            if (c >= c_end) break;
+            // Take this chunk's operands, then refill: weights kDepth chunks ahead, activations one.
+            const uint4_t w = w_ring[i];
+            const u32 sq_lo = e4m3_to_bf16x2_scaled(s_lo[i]), sq_hi = e4m3_to_bf16x2_scaled(s_hi[i]);
+            u32 b[kMTiles][8];
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) b[mt][j] = b_next[mt][j];
+            if (c + kDepth < c_end) {
+                w_ring[i] = wc[static_cast<long long>(c + kDepth) * 32];
+                s_lo[i] = ws[(c + kDepth) * 64 + g * 4 + t];
+                s_hi[i] = ws[(c + kDepth) * 64 + (g + 8) * 4 + t];
+            }
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt)
+                if (mt < m_tiles && c + 1 < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c + 1, t, b_next[mt]);
+            const u32 words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+            for (int s = 0; s < 4; ++s) {
+                u32 frag[4];
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+                    frag[r] = bf16x2_mul(e2m1x2_to_bf16x2_scaled((words[s] >> (8 * r)) & 0xFFu), r % 2 == 0 ? sq_lo : sq_hi);
+#pragma unroll
+                for (int mt = 0; mt < kMTiles; ++mt)
+                    if (mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
             }
         }
     }
 
     // Split-K reduction: partial[warp][token][row], summed over warps 0..15 in order.
 #pragma unroll
-    for (int mt = 0; mt < kMaxMTiles; ++mt) {
+    for (int mt = 0; mt < kMTiles; ++mt) {
         if (mt >= m_tiles) break;
-        float* p = partial + (warp * 64 + mt * kMTile + 2 * t) * 16;
+        float* p = partial + (warp * kM + mt * kMTile + 2 * t) * 16;
         p[g] = acc[mt][0];
         p[16 + g] = acc[mt][1];
         p[g + 8] = acc[mt][2];
@@ -162,20 +204,26 @@ __device__ __forceinline__ void gemm(
         const int token = i / 16, row = i % 16;
         const int m = m0 + token, nn = tile * 16 + row;
         float sum = 0.0f;
-        for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * 64 + token) * 16 + row]);
+        for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * kM + token) * 16 + row]);
         if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = f32_to_bf16(__fmul_rn(alpha, sum));
     }
 }
 
 }  // namespace
 
-extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a16(
-    const uint4_t* w_codes, const u32* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, int k) {
-    gemm<false>(w_codes, w_scales, w_dec, a, nullptr, nullptr, 0, d, m, n, k);
-}
+// Entry points: nvfp4_gemm_{w4a16,w4a4}_{m16,m32}: the m16 kernels take up to 16 tokens per CTA
+// (decode: fewer registers, 16 KiB of shared memory), the m32 ones up to 32.
+#define NVFP4_GEMM_ENTRIES(suffix, m_tiles, depth)                                                              \
+    extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a16_##suffix(                   \
+        const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, \
+        int k) {                                                                                         \
+        gemm<false, m_tiles, depth>(w_codes, w_scales, w_dec, a, nullptr, nullptr, 0, d, m, n, k);       \
+    }                                                                                                    \
+    extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a4_##suffix(                    \
+        const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u8* a_codes,               \
+        const u8* a_scales, const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {      \
+        gemm<true, m_tiles, depth>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k); \
+    }
 
-extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a4(
-    const uint4_t* w_codes, const u32* w_scales, const float* w_dec, const u8* a_codes, const u8* a_scales,
-    const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {
-    gemm<true>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k);
-}
+NVFP4_GEMM_ENTRIES(m16, kSmallMTiles, 4)
+NVFP4_GEMM_ENTRIES(m32, kLargeMTiles, 2)

@@ -43,10 +43,14 @@ use crate::status::DeviceStatus;
 
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
-/// Tokens per CTA of `gemm.cu`.
-const M_PER_CTA: usize = 64;
-/// Dynamic shared memory of `gemm.cu`: 16 warps x 64 tokens x 16 rows of f32.
-const SHARED_BYTES: u32 = 16 * 64 * 16 * 4;
+/// The two kernel variants of `gemm.cu`: tokens per CTA, and the entry-point suffix. The small one
+/// serves M up to 16 (decode) with fewer registers.
+const VARIANTS: [(usize, &str); 2] = [(16, "m16"), (32, "m32")];
+
+/// Dynamic shared memory of a `gemm.cu` variant: 16 warps x its tokens x 16 rows of f32 partials.
+fn shared_bytes(tokens: usize) -> u32 {
+    (16 * tokens * 16 * 4) as u32
+}
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
 /// the decode scale `weight_scale_2`.
@@ -92,7 +96,8 @@ pub struct Linear {
     w_codes: CudaSlice<u8>,
     w_scales: CudaSlice<u8>,
     w_dec: CudaSlice<f32>,
-    gemm: Kernel,
+    /// The kernel variants, in the order of [`VARIANTS`].
+    gemm: [Kernel; 2],
     act: Option<ActivationWorkspace>,
 }
 
@@ -158,12 +163,16 @@ impl Linear {
                 })
             }
         };
-        let name = match mode {
+        let prefix = match mode {
             GemmMode::W4A16 => "nvfp4_gemm_w4a16",
             GemmMode::W4A4 => "nvfp4_gemm_w4a4",
         };
+        let [(t0, s0), (t1, s1)] = VARIANTS;
         Ok(Linear {
-            gemm: module.kernel(name, SHARED_BYTES)?,
+            gemm: [
+                module.kernel(&format!("{prefix}_{s0}"), shared_bytes(t0))?,
+                module.kernel(&format!("{prefix}_{s1}"), shared_bytes(t1))?,
+            ],
             w_codes: stream.clone_htod(&codes)?,
             w_scales: stream.clone_htod(&scales)?,
             w_dec: stream.clone_htod(&[w.dec])?,
@@ -209,11 +218,12 @@ impl Linear {
         Ok(())
     }
 
-    fn config(&self, m: usize) -> Result<LaunchConfig> {
-        self.gemm.config(
-            (self.shape.tiles as u32, m.div_ceil(M_PER_CTA) as u32, 1),
-            (THREADS, 1, 1),
-        )
+    /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
+    /// and per 16 (M <= 16) or 32 tokens.
+    fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
+        let v = if m <= VARIANTS[0].0 { 0 } else { 1 };
+        let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
+        Ok((v, self.gemm[v].config(grid, (THREADS, 1, 1))?))
     }
 
     /// `out[M, N] = alpha * x[M, K] . W^T` for bf16 `x` (at least `M * K` elements, 16-byte
@@ -230,7 +240,8 @@ impl Linear {
     ) -> Result<()> {
         self.check_m(m)?;
         let stream = self.device.stream().clone();
-        let cfg = self.config(m)?;
+        let (v, cfg) = self.variant(m)?;
+        let kernel = &self.gemm[v];
         let (n, k) = (self.shape.n, self.shape.k);
         match self.act.as_mut() {
             None => {
@@ -240,7 +251,7 @@ impl Linear {
                 let (ws, _ws) = input("packed scales", &self.w_scales, &stream, 0, 4)?;
                 let (wd, _wd) = input("weight dec", &self.w_dec, &stream, 1, 4)?;
                 let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-                let mut b = self.gemm.builder(&stream);
+                let mut b = kernel.builder(&stream);
                 b.arg(&wc)
                     .arg(&ws)
                     .arg(&wd)
@@ -249,10 +260,10 @@ impl Linear {
                     .arg(&mi)
                     .arg(&ni)
                     .arg(&ki);
-                // SAFETY: nvfp4_gemm_w4a16(const uint4*, const u32*, const float*, const u16*, u16*,
+                // SAFETY: nvfp4_gemm_w4a16_*(const uint4*, const u8*, const float*, const u16*, u16*,
                 // int, int, int): the packed weights were sized by PackedShape for (N, K) and
                 // uploaded whole; x holds M*K bf16 (16-byte aligned), out M*N bf16; the grid is
-                // (tiles, ceil(M/64)) and the kernel guards rows >= M and columns >= N.
+                // (tiles, ceil(M / tokens per CTA)) and the kernel guards rows >= M, columns >= N.
                 unsafe { b.launch(cfg) }?;
                 Ok(())
             }
@@ -268,7 +279,7 @@ impl Linear {
                     ActivationScale::Static(_) => (&act.dec, ScaleKind::Decode),
                 };
                 Self::launch_w4a4(
-                    &self.gemm,
+                    kernel,
                     cfg,
                     &self.device,
                     (&self.w_codes, &self.w_scales, &self.w_dec),
@@ -300,10 +311,11 @@ impl Linear {
             }
             .into());
         }
-        let cfg = self.config(m)?;
+        let (v, cfg) = self.variant(m)?;
+        let kernel = &self.gemm[v];
         let (n, k) = (self.shape.n, self.shape.k);
         Self::launch_w4a4(
-            &self.gemm,
+            kernel,
             cfg,
             &self.device,
             (&self.w_codes, &self.w_scales, &self.w_dec),
@@ -332,7 +344,7 @@ impl Linear {
     ) -> Result<()> {
         let stream = device.stream().clone();
         let scales_len = ScaleLayout::Swizzled.len(m, k / BLOCK)?;
-        let (ac, _ac) = input("activation codes", codes, &stream, m * k / 2, 1)?;
+        let (ac, _ac) = input("activation codes", codes, &stream, m * k / 2, 8)?;
         let (asc, _as) = input("activation scales", scales, &stream, scales_len, 1)?;
         let (ad, _ad) = input("activation scale", dec, &stream, 1, 4)?;
         let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
@@ -352,10 +364,10 @@ impl Linear {
             .arg(&mi)
             .arg(&ni)
             .arg(&ki);
-        // SAFETY: nvfp4_gemm_w4a4(const uint4*, const u32*, const float*, const u8*, const u8*,
+        // SAFETY: nvfp4_gemm_w4a4_*(const uint4*, const u8*, const float*, const u8*, const u8*,
         // const float*, int, u16*, int, int, int): the packed weights match (N, K); the activation
-        // codes hold M*K/2 bytes and the swizzled scales their padded length (byte loads, no
-        // alignment needed); out holds M*N bf16; the kernel guards rows >= M and columns >= N.
+        // codes hold M*K/2 bytes (8-byte aligned) and the swizzled scales their padded length;
+        // out holds M*N bf16; the kernel guards rows >= M and columns >= N.
         unsafe { b.launch(cfg) }?;
         Ok(())
     }

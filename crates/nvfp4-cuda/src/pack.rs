@@ -2,13 +2,18 @@
 //! checkpoint layout (codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`).
 //!
 //! The kernels give the weights the 16-row "A" slot of `mma.m16n8k16`, and each lane reads its
-//! fragment bytes for four k16 steps with one 16-byte load. So, per 16-row tile `nt` and 64-column
-//! chunk `kc`:
+//! fragment bytes for four k16 steps with one 16-byte load. The K order inside a 64-column chunk
+//! is permuted, identically for weights and activations (a sum does not depend on the order of
+//! its terms, and the SPEC bound allows any order): lane `t = lane % 4` owns the column pairs
+//! (code bytes) `8t..8t+8` of the chunk, which are exactly scale block `4 kc + t`, and its step
+//! `s` feeds pairs `8t + 2s` (fragment registers 0, 1) and `8t + 2s + 1` (registers 2, 3) to the
+//! mma. So its activation words are contiguous (two 16-byte loads of bf16, or one 8-byte load of
+//! codes) and it needs one scale per row and chunk. Per 16-row tile `nt` and 64-column chunk `kc`:
 //! * codes: 512 bytes, lane-major: byte `(lane * 4 + step) * 4 + reg` holds the code byte (two
 //!   E2M1 codes, k even in the low nibble) of row `16 nt + lane / 4 + 8 (reg % 2)` and code-byte
-//!   column `32 kc + 8 step + lane % 4 + 4 (reg / 2)`;
-//! * scales: 64 bytes, `row * 4 + step` holds the E4M3 byte of row `16 nt + row`, block
-//!   `4 kc + step`.
+//!   column `32 kc + 8 (lane % 4) + 2 step + reg / 2`;
+//! * scales: 64 bytes, `row * 4 + block` holds the E4M3 byte of row `16 nt + row`, block
+//!   `4 kc + block`.
 //!
 //! Rows past `N` and columns past `K` are zero (code 0, scale 0): they contribute exact zeros.
 //!
@@ -20,8 +25,8 @@
 //! let shape = PackedShape::new(n, k).unwrap();
 //! let (mut pc, mut ps) = (vec![0; shape.codes_len()], vec![0; shape.scales_len()]);
 //! pack_weights(&codes, &scales, n, k, &mut pc, &mut ps).unwrap();
-//! // lane 0, step 0: rows 0 and 8 (zero padding), code bytes 0 and 4 of row 0.
-//! assert_eq!(&pc[..4], &[codes[0], 0, codes[4], 0]);
+//! // lane 0, step 0: rows 0 and 8 (zero padding), code bytes 0 and 1 of row 0.
+//! assert_eq!(&pc[..4], &[codes[0], 0, codes[1], 0]);
 //! ```
 
 use nvfp4_core::block::BLOCK;
@@ -112,7 +117,7 @@ pub fn pack_weights(
                 for step in 0..4 {
                     for reg in 0..4 {
                         let row = TILE_ROWS * nt + lane / 4 + 8 * (reg % 2);
-                        let col = 32 * kc + 8 * step + lane % 4 + 4 * (reg / 2);
+                        let col = 32 * kc + 8 * (lane % 4) + 2 * step + reg / 2;
                         packed_codes[base + (lane * 4 + step) * 4 + reg] = code(row, col);
                     }
                 }
@@ -158,9 +163,10 @@ mod tests {
                 for col in 0..k / 2 {
                     let (nt, r) = (row / 16, row % 16);
                     let (kc, cc) = (col / 32, col % 32);
-                    let (step, within) = (cc / 8, cc % 8);
-                    let lane = (r % 8) * 4 + within % 4;
-                    let reg = r / 8 + 2 * (within / 4);
+                    let (t, within) = (cc / 8, cc % 8);
+                    let (step, pair) = (within / 2, within % 2);
+                    let lane = (r % 8) * 4 + t;
+                    let reg = r / 8 + 2 * pair;
                     let at = (nt * s.chunks + kc) * 512 + (lane * 4 + step) * 4 + reg;
                     assert_eq!(pc[at], codes[row * k / 2 + col], "row {row} col {col}");
                 }

@@ -1,0 +1,161 @@
+//! The NVFP4 linear layer against cuBLAS BF16 and the roofline, on DeepSeek-V3 projection shapes
+//! (N x K) at M in {1, 4, 16, 64, 256, 1024, 4096}, in both modes. One run measures everything:
+//! the device's copy bandwidth, our `Linear::forward` (W4A4 includes quantizing its input), and
+//! cuBLASLt's BF16 GEMM on the same shape. Prints a table and writes `linear.csv` (the
+//! `cargo xtask plot` format) to the bench output folder. Run on a GPU machine:
+//! `cargo bench -p nvfp4-cuda --bench linear`, or the bundle's `run.sh --bench`.
+
+mod common;
+
+use common::cublas::{BaselineGemm, tflops};
+use common::report::{Csv, PLOT_HEADER};
+use common::{copy_bandwidth, time_gpu};
+use nvfp4_core::bf16;
+use nvfp4_core::plan::GemmMode;
+use nvfp4_cpu::synth::Rng;
+use nvfp4_cuda::linear::{ActivationScale, Linear, LinearWeights};
+use nvfp4_cuda::{Device, KernelRegistry};
+
+/// DeepSeek-V3 projections (N, K, name).
+const SHAPES: [(usize, usize, &str); 5] = [
+    (2048, 7168, "2048x7168"),
+    (7168, 2048, "7168x2048"),
+    (4096, 7168, "4096x7168 (gate/up)"),
+    (24576, 1536, "24576x1536"),
+    (7168, 16384, "7168x16384"),
+];
+const MS: [usize; 7] = [1, 4, 16, 64, 256, 1024, 4096];
+/// H100 SXM dense BF16 tensor-core peak (NVIDIA's datasheet figure), for the roofline.
+const PEAK_BF16_FLOPS: f64 = 989.4e12;
+
+/// Mean time of `f` in µs, with enough launches for about 20 ms of GPU time.
+fn time_us(dev: &Device, mut f: impl FnMut()) -> f64 {
+    let probe = time_gpu(dev, 2, 3, &mut f).as_secs_f64();
+    let iters = ((0.02 / probe.max(1e-7)) as usize).clamp(5, 500);
+    time_gpu(dev, 3, iters, f).as_secs_f64() * 1e6
+}
+
+fn main() {
+    let dev = match Device::new(0) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("linear bench skipped: {e}");
+            return;
+        }
+    };
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream().clone();
+    if let Err(e) = BaselineGemm::self_test(&dev) {
+        eprintln!("cuBLAS baseline failed its correctness check, not timing it: {e}");
+        return;
+    }
+    let bw = copy_bandwidth(&dev);
+    println!(
+        "device: {} | copy bandwidth {:.0} GB/s | BF16 peak (datasheet) {:.0} TFLOP/s",
+        dev.name().unwrap_or_default(),
+        bw / 1e9,
+        PEAK_BF16_FLOPS / 1e12
+    );
+    let mut csv = Csv::create(
+        "linear.csv",
+        &[
+            &PLOT_HEADER[..],
+            &["tflops", "weight_gbs", "of_copy", "vs_cublas"],
+        ]
+        .concat(),
+    )
+    .expect("csv");
+    println!(
+        "{:<20} {:>5} {:>6} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8} {:>9}",
+        "N x K",
+        "M",
+        "mode",
+        "ours (us)",
+        "cuBLAS",
+        "roofline",
+        "TFLOP/s",
+        "W GB/s",
+        "of copy",
+        "vs cuBLAS"
+    );
+    for (n, k, name) in SHAPES {
+        let mut rng = Rng::new((n * k) as u64);
+        let codes: Vec<u8> = (0..n * k / 2).map(|_| rng.next_u64() as u8).collect();
+        let scales: Vec<u8> = (0..n * k / 16)
+            .map(|_| 0x30 + (rng.next_u64() % 16) as u8)
+            .collect();
+        let w = LinearWeights {
+            codes: &codes,
+            scales: &scales,
+            dec: 1e-3,
+            n,
+            k,
+        };
+        let max_m = *MS.last().unwrap_or(&1);
+        let x = s
+            .clone_htod(&Rng::new(1).vec_bf16(max_m * k, 1.0))
+            .expect("upload");
+        let mut out = s.alloc_zeros::<bf16>(max_m * n).expect("alloc");
+        let mut layers: Vec<(GemmMode, Linear)> = [GemmMode::W4A16, GemmMode::W4A4]
+            .into_iter()
+            .map(|mode| {
+                (
+                    mode,
+                    Linear::new(&reg, &w, mode, ActivationScale::Dynamic, max_m).expect("layer"),
+                )
+            })
+            .collect();
+        for m in MS {
+            let cublas_us = match BaselineGemm::new(&dev, m, n, k) {
+                Ok(mut base) => time_us(&dev, || base.run()),
+                Err(e) => {
+                    eprintln!("cuBLAS baseline unavailable for M={m} {name}: {e}");
+                    f64::NAN
+                }
+            };
+            for (mode, layer) in &mut layers {
+                let us = time_us(&dev, || layer.forward(&x, m, &mut out).expect("forward"));
+                let a_bytes = match mode {
+                    GemmMode::W4A16 => 2.0,
+                    GemmMode::W4A4 => 2.0 + 2.0 * 0.5625, // bf16 read by the quantizer, NVFP4 written and read
+                } * (m * k) as f64;
+                let w_bytes = 0.5625 * (n * k) as f64;
+                let bytes = w_bytes + a_bytes + 2.0 * (m * n) as f64;
+                let roof_us = (bytes / bw).max(2.0 * (m * n * k) as f64 / PEAK_BF16_FLOPS) * 1e6;
+                let mode_name = format!("{mode:?}");
+                let tf = tflops(m, n, k, us * 1e-6);
+                let w_gbs = w_bytes / (us * 1e-6) / 1e9;
+                println!(
+                    "{name:<20} {m:>5} {mode_name:>6} {us:>10.2} {cublas_us:>10.2} {roof_us:>10.2} {tf:>8.1} {w_gbs:>9.0} {:>7.0}% {:>8.2}x",
+                    100.0 * w_gbs * 1e9 / bw,
+                    cublas_us / us
+                );
+                let rows: [(&str, f64); 3] = [
+                    ("nvfp4", us),
+                    ("cublas_bf16", cublas_us),
+                    ("roofline", roof_us),
+                ];
+                for (imp, t) in rows {
+                    let extra = if imp == "nvfp4" {
+                        (tf, w_gbs, w_gbs * 1e9 / bw, cublas_us / us)
+                    } else {
+                        (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
+                    };
+                    csv.row(&[
+                        &name,
+                        &mode_name,
+                        &m,
+                        &imp,
+                        &format!("{t:.3}"),
+                        &format!("{:.2}", extra.0),
+                        &format!("{:.1}", extra.1),
+                        &format!("{:.3}", extra.2),
+                        &format!("{:.3}", extra.3),
+                    ])
+                    .expect("csv row");
+                }
+            }
+        }
+    }
+    println!("wrote {}", csv.path().display());
+}
