@@ -38,20 +38,28 @@ constexpr int kMTile = 8;         // tokens per mma (the n8 of m16n8k16)
 constexpr int kSmallMTiles = 2;   // the small-M (decode) kernels: up to 16 tokens per CTA
 constexpr int kLargeMTiles = 4;   // the general kernels: up to 32 tokens per CTA
 constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
+constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async ring in shared memory)
 
 struct alignas(16) uint4_t { u32 x, y, z, w; };
 struct alignas(8) uint2_t { u32 x, y; };
+static_assert((kStages & (kStages - 1)) == 0, "a power of two: slot = chunk % kStages");
 static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && alignof(uint2_t) == 8, "one 16- or 8-byte load");
 
-// bf16 pair (lo = element 2j, hi = element 2j+1) of e2m1 * 2^120 for the two codes of one byte.
-// Magnitude tables (bf16 bytes of 0, 0.5, 1, 1.5, 2, 3, 4, 6 times 2^120): high bytes 00 7B 7B 7B
-// 7C 7C 7C 7C, low bytes 00 00 80 C0 00 40 80 C0; the code's bit 3 is the sign (bf16 bit 15).
-__device__ __forceinline__ u32 e2m1x2_to_bf16x2_scaled(u32 byte) {
-    const u32 idx = (byte & 0x7u) | ((byte & 0x70u) << 0);  // two 3-bit indices in nibbles 0, 1
-    const u32 lo = __byte_perm(0xC0800000u, 0xC0804000u, idx);  // [L(i0), L(i1), ...]
-    const u32 hi = __byte_perm(0x7B7B7B00u, 0x7C7C7C7Cu, idx);  // [H(i0), H(i1), ...]
-    const u32 mag = __byte_perm(lo, hi, 0x5140);                 // [L0, H0, L1, H1]
-    return mag | ((byte & 0x8u) << 12) | ((byte & 0x80u) << 24);
+// The 8 codes of a word (byte j = codes 2j, 2j+1) as 4 bf16 pairs of e2m1 * 2^120 (lo half =
+// the low nibble). Magnitudes by byte-permute lookups into two 8-entry tables (bf16 bytes of
+// 0, 0.5, 1, 1.5, 2, 3, 4, 6 times 2^120: high bytes 00 7B 7B 7B 7C 7C 7C 7C, low bytes 00 00 80
+// C0 00 40 80 C0), 4 codes per lookup; signs by a sign-replicating permute of bit 7 of byte j of
+// w (the high code's sign) and of w << 4 (the low code's), kept at bits 15 and 31.
+__device__ __forceinline__ void e2m1x8_to_bf16x2_scaled(u32 w, u32 (&out)[4]) {
+    const u32 i0 = w & 0x7777u, i1 = (w >> 16) & 0x7777u;
+    const u32 l0 = __byte_perm(0xC0800000u, 0xC0804000u, i0), h0 = __byte_perm(0x7B7B7B00u, 0x7C7C7C7Cu, i0);
+    const u32 l1 = __byte_perm(0xC0800000u, 0xC0804000u, i1), h1 = __byte_perm(0x7B7B7B00u, 0x7C7C7C7Cu, i1);
+    const u32 w4 = w << 4;
+    // Selector nibble 8 | b replicates bit 7 of byte b of {w4, w} into a whole byte.
+    out[0] = __byte_perm(l0, h0, 0x5140) | (__byte_perm(w4, w, 0xC888u) & 0x80008000u);
+    out[1] = __byte_perm(l0, h0, 0x7362) | (__byte_perm(w4, w, 0xD999u) & 0x80008000u);
+    out[2] = __byte_perm(l1, h1, 0x5140) | (__byte_perm(w4, w, 0xEAAAu) & 0x80008000u);
+    out[3] = __byte_perm(l1, h1, 0x7362) | (__byte_perm(w4, w, 0xFBBBu) & 0x80008000u);
 }
 
 // The E4M3 scale byte as a bf16 pair of sq * 2^-120 (NaN for 0x7F / 0xFF).
@@ -95,8 +103,14 @@ __device__ __forceinline__ void load_b(
         const uint2_t c = *reinterpret_cast<const uint2_t*>(static_cast<const u8*>(a) + static_cast<long long>(m) * (k / 2) + col / 2);
         const long long kp = (k / kBlock + 3) / 4 * 4;
         const u32 sq = e4m3_to_bf16x2_scaled(a_scales[swizzled_offset(m, col / kBlock, kp)]);
+        u32 lo[4], hi[4];
+        e2m1x8_to_bf16x2_scaled(c.x, lo);
+        e2m1x8_to_bf16x2_scaled(c.y, hi);
 #pragma unroll
-        for (int i = 0; i < 8; ++i) b[i] = bf16x2_mul(e2m1x2_to_bf16x2_scaled(((i < 4 ? c.x : c.y) >> (8 * (i % 4))) & 0xFFu), sq);
+        for (int i = 0; i < 4; ++i) {
+            b[i] = bf16x2_mul(lo[i], sq);
+            b[4 + i] = bf16x2_mul(hi[i], sq);
+        }
     } else {
         const uint4_t* p = reinterpret_cast<const uint4_t*>(static_cast<const u16*>(a) + static_cast<long long>(m) * k + col);
         const uint4_t lo = p[0], hi = p[1];
@@ -105,9 +119,20 @@ __device__ __forceinline__ void load_b(
     }
 }
 
-// Weight chunks in flight per warp: a ring of kDepth register stages (the DRAM stream); the
-// activations (small, mostly L2 hits) are loaded one chunk ahead.
-template <bool kA4, int kMTiles, int kDepth>
+// cp.async (sm_80+): 16 bytes global -> shared without passing through registers.
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem) {
+    u32 addr;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(addr) : "l"(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(addr), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(kPending)); }
+
+// One warp's ring slot: a chunk's fragment bytes (512) and its 16 x 4 scale bytes (64).
+constexpr int kSlotBytes = 512 + 64;
+
+template <bool kA4, int kMTiles, int kStages>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][row 16][block 4]
@@ -120,8 +145,12 @@ __device__ __forceinline__ void gemm(
     int m_rows, int n, int k)
 {
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
-    extern __shared__ float partial[];    // [kWarps][kM tokens][16 rows]
+    // Shared memory: each warp's ring of kStages weight slots, then the split-K partial sums
+    // [kWarps][kM tokens][16 rows] (f32).
+    extern __shared__ uint4_t smem[];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    u8* ring = reinterpret_cast<u8*>(smem) + warp * kStages * kSlotBytes;
+    float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + kWarps * kStages * kSlotBytes);
     const int g = lane / 4, t = lane % 4;
     const int tile = blockIdx.x;
     const int m0 = blockIdx.y * kM;
@@ -134,58 +163,55 @@ __device__ __forceinline__ void gemm(
 #pragma unroll
     for (int i = 0; i < kMTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
 
-    const uint4_t* wc = w_codes + static_cast<long long>(tile) * chunks * 32 + lane;
+    const u8* wc = reinterpret_cast<const u8*>(w_codes) + static_cast<long long>(tile) * chunks * 512;
     const u8* ws = w_scales + static_cast<long long>(tile) * chunks * 64;
-    uint4_t w_ring[kDepth];
-    u32 s_lo[kDepth], s_hi[kDepth];
-#pragma unroll
-    for (int i = 0; i < kDepth; ++i) {
-        const int c = c_begin + i;
+    // Every lane copies its own 16 fragment bytes; lanes 0..3 also the chunk's 64 scale bytes.
+    auto issue = [&](int c) {
         if (c < c_end) {
-            w_ring[i] = wc[static_cast<long long>(c) * 32];
-            s_lo[i] = ws[c * 64 + g * 4 + t];
-            s_hi[i] = ws[c * 64 + (g + 8) * 4 + t];
+            u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+            cp_async_16(slot + lane * 16, wc + static_cast<long long>(c) * 512 + lane * 16);
+            if (lane < 4) cp_async_16(slot + 512 + lane * 16, ws + static_cast<long long>(c) * 64 + lane * 16);
         }
-    }
+        cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
+    };
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) issue(c_begin + i);
+
     u32 b_next[kMTiles][8];
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
         if (mt < m_tiles && c_begin < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c_begin, t, b_next[mt]);
 
-    for (int c0 = c_begin; c0 < c_end; c0 += kDepth) {
+    for (int c = c_begin; c < c_end; ++c) {
+        cp_async_wait<kStages - 2>();  // chunk c has landed (for this lane's copies)
+        __syncwarp();                  // and for the other lanes' (the scale bytes)
+        const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+        const uint4_t w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
+        const u32 sq_lo = e4m3_to_bf16x2_scaled(slot[512 + g * 4 + t]);
+        const u32 sq_hi = e4m3_to_bf16x2_scaled(slot[512 + (g + 8) * 4 + t]);
+        __syncwarp();                  // every lane has read slot c % kStages before it is reused
+        issue(c + kStages - 1);        // refills the slot of chunk c - 1
+        u32 b[kMTiles][8];
 #pragma unroll
-        for (int i = 0; i < kDepth; ++i) {
-            const int c = c0 + i;
-            if (c >= c_end) break;
-            // Take this chunk's operands, then refill: weights kDepth chunks ahead, activations one.
-            const uint4_t w = w_ring[i];
-            const u32 sq_lo = e4m3_to_bf16x2_scaled(s_lo[i]), sq_hi = e4m3_to_bf16x2_scaled(s_hi[i]);
-            u32 b[kMTiles][8];
+        for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+            for (int j = 0; j < 8; ++j) b[mt][j] = b_next[mt][j];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt)
+            if (mt < m_tiles && c + 1 < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c + 1, t, b_next[mt]);
+        const u32 words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+            u32 frag[4];
+            e2m1x8_to_bf16x2_scaled(words[s], frag);
+#pragma unroll
+            for (int r = 0; r < 4; ++r) frag[r] = bf16x2_mul(frag[r], r % 2 == 0 ? sq_lo : sq_hi);
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-                for (int j = 0; j < 8; ++j) b[mt][j] = b_next[mt][j];
-            if (c + kDepth < c_end) {
-                w_ring[i] = wc[static_cast<long long>(c + kDepth) * 32];
-                s_lo[i] = ws[(c + kDepth) * 64 + g * 4 + t];
-                s_hi[i] = ws[(c + kDepth) * 64 + (g + 8) * 4 + t];
-            }
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt)
-                if (mt < m_tiles && c + 1 < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c + 1, t, b_next[mt]);
-            const u32 words[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-            for (int s = 0; s < 4; ++s) {
-                u32 frag[4];
-#pragma unroll
-                for (int r = 0; r < 4; ++r)
-                    frag[r] = bf16x2_mul(e2m1x2_to_bf16x2_scaled((words[s] >> (8 * r)) & 0xFFu), r % 2 == 0 ? sq_lo : sq_hi);
-#pragma unroll
-                for (int mt = 0; mt < kMTiles; ++mt)
-                    if (mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
-            }
+                if (mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
         }
     }
+    cp_async_wait<0>();
 
     // Split-K reduction: partial[warp][token][row], summed over warps 0..15 in order.
 #pragma unroll
@@ -213,17 +239,17 @@ __device__ __forceinline__ void gemm(
 
 // Entry points: nvfp4_gemm_{w4a16,w4a4}_{m16,m32}: the m16 kernels take up to 16 tokens per CTA
 // (decode: fewer registers, 16 KiB of shared memory), the m32 ones up to 32.
-#define NVFP4_GEMM_ENTRIES(suffix, m_tiles, depth)                                                              \
-    extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a16_##suffix(                   \
+#define NVFP4_GEMM_ENTRIES(suffix, m_tiles, stages, min_blocks)                                                              \
+    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_w4a16_##suffix(                   \
         const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, \
         int k) {                                                                                         \
-        gemm<false, m_tiles, depth>(w_codes, w_scales, w_dec, a, nullptr, nullptr, 0, d, m, n, k);       \
+        gemm<false, m_tiles, stages>(w_codes, w_scales, w_dec, a, nullptr, nullptr, 0, d, m, n, k);       \
     }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(kThreads) nvfp4_gemm_w4a4_##suffix(                    \
+    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_w4a4_##suffix(                    \
         const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u8* a_codes,               \
         const u8* a_scales, const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {      \
-        gemm<true, m_tiles, depth>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k); \
+        gemm<true, m_tiles, stages>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k); \
     }
 
-NVFP4_GEMM_ENTRIES(m16, kSmallMTiles, 4)
-NVFP4_GEMM_ENTRIES(m32, kLargeMTiles, 2)
+NVFP4_GEMM_ENTRIES(m16, kSmallMTiles, kStages, 1)
+NVFP4_GEMM_ENTRIES(m32, kLargeMTiles, kStages, 1)

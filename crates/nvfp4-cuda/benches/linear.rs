@@ -4,6 +4,8 @@
 //! cuBLASLt's BF16 GEMM on the same shape. Prints a table and writes `linear.csv` (the
 //! `cargo xtask plot` format) to the bench output folder. Run on a GPU machine:
 //! `cargo bench -p nvfp4-cuda --bench linear`, or the bundle's `run.sh --bench`.
+//! `NVFP4_LINEAR_ONLY="7168x16384 1"` restricts the run to shapes whose name contains the first
+//! word and, if given, to the M of the second (for profiling one launch with ncu).
 
 mod common;
 
@@ -78,7 +80,13 @@ fn main() {
         "of copy",
         "vs cuBLAS"
     );
-    for (n, k, name) in SHAPES {
+    let only = std::env::var("NVFP4_LINEAR_ONLY").unwrap_or_default();
+    let mut only = only.split_whitespace();
+    let (only_shape, only_m) = (
+        only.next().unwrap_or(""),
+        only.next().and_then(|m| m.parse::<usize>().ok()),
+    );
+    for (n, k, name) in SHAPES.into_iter().filter(|s| s.2.contains(only_shape)) {
         let mut rng = Rng::new((n * k) as u64);
         let codes: Vec<u8> = (0..n * k / 2).map(|_| rng.next_u64() as u8).collect();
         let scales: Vec<u8> = (0..n * k / 16)
@@ -105,7 +113,7 @@ fn main() {
                 )
             })
             .collect();
-        for m in MS {
+        for m in MS.into_iter().filter(|&m| only_m.is_none_or(|o| o == m)) {
             let cublas_us = match BaselineGemm::new(&dev, m, n, k) {
                 Ok(mut base) => time_us(&dev, || base.run()),
                 Err(e) => {

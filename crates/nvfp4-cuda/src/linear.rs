@@ -47,9 +47,10 @@ const THREADS: u32 = 512;
 /// serves M up to 16 (decode) with fewer registers.
 const VARIANTS: [(usize, &str); 2] = [(16, "m16"), (32, "m32")];
 
-/// Dynamic shared memory of a `gemm.cu` variant: 16 warps x its tokens x 16 rows of f32 partials.
+/// Dynamic shared memory of a `gemm.cu` variant: each of the 16 warps' ring of 8 weight slots
+/// (512 code bytes + 64 scale bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
 fn shared_bytes(tokens: usize) -> u32 {
-    (16 * tokens * 16 * 4) as u32
+    (16 * 8 * (512 + 64) + 16 * tokens * 16 * 4) as u32
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
