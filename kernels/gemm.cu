@@ -36,13 +36,13 @@ constexpr int kWarps = 16;        // warps per CTA, all on one 16-row W tile, sp
 constexpr int kThreads = kWarps * 32;
 constexpr int kMTile = 8;         // tokens per mma (the n8 of m16n8k16)
 constexpr int kSmallMTiles = 2;   // the small-M (decode) kernels: up to 16 tokens per CTA
-constexpr int kLargeMTiles = 4;   // the general kernels: up to 32 tokens per CTA
+constexpr int kLargeMTiles = 3;   // the general kernels: up to 24 tokens per CTA (4 would spill)
 constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
 constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async ring in shared memory)
 
 struct alignas(16) uint4_t { u32 x, y, z, w; };
 struct alignas(8) uint2_t { u32 x, y; };
-static_assert((kStages & (kStages - 1)) == 0, "a power of two: slot = chunk % kStages");
+static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
 static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && alignof(uint2_t) == 8, "one 16- or 8-byte load");
 
 // The 8 codes of a word (byte j = codes 2j, 2j+1) as 4 bf16 pairs of e2m1 * 2^120 (lo half =
@@ -119,11 +119,16 @@ __device__ __forceinline__ void load_b(
     }
 }
 
-// cp.async (sm_80+): 16 bytes global -> shared without passing through registers.
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem) {
+// The 32-bit shared-window address of a shared-memory pointer.
+__device__ __forceinline__ u32 shared_address(const void* p) {
     u32 addr;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(addr) : "l"(smem));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(addr), "l"(gmem));
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(addr) : "l"(p));
+    return addr;
+}
+
+// cp.async (sm_80+): 16 bytes global -> shared (at a shared-window address), bypassing registers.
+__device__ __forceinline__ void cp_async_16(u32 smem_addr, const void* gmem) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_addr), "l"(gmem));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int kPending>
@@ -165,40 +170,35 @@ __device__ __forceinline__ void gemm(
 
     const u8* wc = reinterpret_cast<const u8*>(w_codes) + static_cast<long long>(tile) * chunks * 512;
     const u8* ws = w_scales + static_cast<long long>(tile) * chunks * 64;
-    // Every lane copies its own 16 fragment bytes; lanes 0..3 also the chunk's 64 scale bytes.
-    auto issue = [&](int c) {
-        if (c < c_end) {
-            u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-            cp_async_16(slot + lane * 16, wc + static_cast<long long>(c) * 512 + lane * 16);
-            if (lane < 4) cp_async_16(slot + 512 + lane * 16, ws + static_cast<long long>(c) * 64 + lane * 16);
+    // Weights go through the ring in chunk order. Every lane copies its own 16 fragment bytes;
+    // lanes 0..3 also the chunk's 64 scale bytes. Running source pointers, 32-bit ring address.
+    const u32 ring_s = shared_address(ring) + lane * 16;
+    const u8* w_src = wc + static_cast<long long>(c_begin) * 512 + lane * 16;
+    const u8* s_src = ws + static_cast<long long>(c_begin) * 64 + lane * 16;
+    int next_issue = c_begin;
+    auto issue = [&]() {
+        if (next_issue < c_end) {
+            const u32 slot = ring_s + (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
+            cp_async_16(slot, w_src);
+            if (lane < 4) cp_async_16(slot + 512, s_src);
+            w_src += 512;
+            s_src += 64;
         }
         cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
+        ++next_issue;
     };
-#pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) issue(c_begin + i);
-
-    u32 b_next[kMTiles][8];
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
-        if (mt < m_tiles && c_begin < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c_begin, t, b_next[mt]);
-
-    for (int c = c_begin; c < c_end; ++c) {
-        cp_async_wait<kStages - 2>();  // chunk c has landed (for this lane's copies)
-        __syncwarp();                  // and for the other lanes' (the scale bytes)
+    auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi) {
         const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-        const uint4_t w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
-        const u32 sq_lo = e4m3_to_bf16x2_scaled(slot[512 + g * 4 + t]);
-        const u32 sq_hi = e4m3_to_bf16x2_scaled(slot[512 + (g + 8) * 4 + t]);
-        __syncwarp();                  // every lane has read slot c % kStages before it is reused
-        issue(c + kStages - 1);        // refills the slot of chunk c - 1
-        u32 b[kMTiles][8];
+        w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
+        sq_lo = e4m3_to_bf16x2_scaled(slot[512 + g * 4 + t]);
+        sq_hi = e4m3_to_bf16x2_scaled(slot[512 + (g + 8) * 4 + t]);
+    };
+    auto load_acts = [&](int c, u32 (&b)[kMTiles][8]) {
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-            for (int j = 0; j < 8; ++j) b[mt][j] = b_next[mt][j];
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-            if (mt < m_tiles && c + 1 < c_end) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c + 1, t, b_next[mt]);
+            if (mt < m_tiles) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c, t, b[mt]);
+    };
+    auto math = [&](const uint4_t& w, u32 sq_lo, u32 sq_hi, const u32 (&b)[kMTiles][8]) {
         const u32 words[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
@@ -210,6 +210,29 @@ __device__ __forceinline__ void gemm(
             for (int mt = 0; mt < kMTiles; ++mt)
                 if (mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
         }
+    };
+
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) issue();
+    u32 b0[kMTiles][8], b1[kMTiles][8];
+    if (c_begin < c_end) load_acts(c_begin, b0);
+    // Two chunks per iteration: their weights were issued kStages - 1 chunks ahead; activations
+    // are loaded one chunk ahead, into the buffer the previous chunk's math has released.
+    for (int c = c_begin; c < c_end; c += 2) {
+        const bool two = c + 1 < c_end;
+        cp_async_wait<kStages - 3>();  // chunks c and c + 1 have landed (this lane's copies)
+        __syncwarp();                  // and the other lanes' (the scale bytes)
+        uint4_t w0, w1 = {0u, 0u, 0u, 0u};
+        u32 lo0, hi0, lo1 = 0u, hi1 = 0u;
+        take(c, w0, lo0, hi0);
+        if (two) take(c + 1, w1, lo1, hi1);
+        __syncwarp();  // every lane has read both slots before they are refilled
+        issue();       // chunk c + kStages - 1, into the slot of chunk c - 1
+        issue();       // chunk c + kStages, into the slot of chunk c
+        if (two) load_acts(c + 1, b1);
+        math(w0, lo0, hi0, b0);
+        if (c + 2 < c_end) load_acts(c + 2, b0);
+        if (two) math(w1, lo1, hi1, b1);
     }
     cp_async_wait<0>();
 
@@ -237,8 +260,8 @@ __device__ __forceinline__ void gemm(
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{w4a16,w4a4}_{m16,m32}: the m16 kernels take up to 16 tokens per CTA
-// (decode: fewer registers, 16 KiB of shared memory), the m32 ones up to 32.
+// Entry points: nvfp4_gemm_{w4a16,w4a4}_{m16,m24}: the m16 kernels take up to 16 tokens per CTA
+// (decode: fewer registers), the m24 ones up to 24.
 #define NVFP4_GEMM_ENTRIES(suffix, m_tiles, stages, min_blocks)                                                              \
     extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_w4a16_##suffix(                   \
         const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, \
@@ -252,4 +275,4 @@ __device__ __forceinline__ void gemm(
     }
 
 NVFP4_GEMM_ENTRIES(m16, kSmallMTiles, kStages, 1)
-NVFP4_GEMM_ENTRIES(m32, kLargeMTiles, kStages, 1)
+NVFP4_GEMM_ENTRIES(m24, kLargeMTiles, kStages, 1)

@@ -45,7 +45,7 @@ use crate::status::DeviceStatus;
 const THREADS: u32 = 512;
 /// The two kernel variants of `gemm.cu`: tokens per CTA, and the entry-point suffix. The small one
 /// serves M up to 16 (decode) with fewer registers.
-const VARIANTS: [(usize, &str); 2] = [(16, "m16"), (32, "m32")];
+const VARIANTS: [(usize, &str); 2] = [(16, "m16"), (24, "m24")];
 
 /// Dynamic shared memory of a `gemm.cu` variant: each of the 16 warps' ring of 8 weight slots
 /// (512 code bytes + 64 scale bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
@@ -220,7 +220,7 @@ impl Linear {
     }
 
     /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
-    /// and per 16 (M <= 16) or 32 tokens.
+    /// and per 16 (M <= 16) or 24 tokens.
     fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
         let v = if m <= VARIANTS[0].0 { 0 } else { 1 };
         let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
