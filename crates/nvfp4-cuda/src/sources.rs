@@ -37,9 +37,10 @@ macro_rules! embed {
 
 /// Every kernel source (`kernels/*.cu`), one per op family.
 pub const KERNEL_SOURCES: &[KernelSource] = &[
-    embed!("smoke.cu"),    // runtime self-test: fill, dynamic shared memory
-    embed!("quantize.cu"), // bf16 <-> NVFP4, amax (SPEC 2-4)
-    embed!("gemm.cu"),     // NVFP4-weight GEMM on mma.sync, W4A16 and W4A4 (SPEC 5)
+    embed!("smoke.cu"),          // runtime self-test: fill, dynamic shared memory
+    embed!("quantize.cu"),       // bf16 <-> NVFP4, amax (SPEC 2-4)
+    embed!("gemm.cu"),           // NVFP4-weight GEMM on mma.sync, W4A16 and W4A4 (SPEC 5)
+    embed!("numerics_probe.cu"), // test probe: every header function, for the GPU tests
 ];
 
 /// Every shared header (`kernels/*.cuh`), passed to each compilation as an in-memory include.
