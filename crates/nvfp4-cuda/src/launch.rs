@@ -21,6 +21,9 @@
 //! ```
 
 use cudarc::driver::sys::CUfunction_attribute;
+use std::ffi::c_void;
+
+use cudarc::driver::result;
 use cudarc::driver::{CudaFunction, CudaStream, LaunchArgs, LaunchConfig};
 
 use crate::device::Device;
@@ -120,8 +123,52 @@ impl Kernel {
     }
 
     /// cudarc's launch builder for this kernel on `stream`: push the arguments, then launch with a
-    /// configuration from [`Kernel::config`].
+    /// configuration from [`Kernel::config`]. It collects the arguments in a `Vec`; forward calls
+    /// use [`Kernel::launch`] instead, which allocates nothing.
     pub fn builder<'a>(&'a self, stream: &'a CudaStream) -> LaunchArgs<'a> {
         stream.launch_builder(&self.function)
     }
+
+    /// Launches on `stream` with the kernel parameters `args` (one pointer per parameter, to its
+    /// value, as [`kernel_args!`](crate::kernel_args) builds them on the stack): no allocation, so
+    /// that a forward call stays allocation-free.
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameter list in count, order and types, every pointer
+    /// must point to a live value of that type, and every device address among the values must be
+    /// valid for what the kernel reads and writes under `cfg`.
+    ///
+    /// # Errors
+    /// [`Error::Driver`] if the launch fails.
+    pub unsafe fn launch(
+        &self,
+        stream: &CudaStream,
+        cfg: LaunchConfig,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
+        stream.context().bind_to_thread()?;
+        let (f, s) = (self.function.cu_function(), stream.cu_stream());
+        // SAFETY: the caller guarantees that `args` matches the kernel's parameters and that the
+        // device memory behind them is valid; `f` and `s` are live handles of the same context.
+        unsafe {
+            result::launch_kernel(
+                f,
+                cfg.grid_dim,
+                cfg.block_dim,
+                cfg.shared_mem_bytes,
+                s,
+                args,
+            )
+        }?;
+        Ok(())
+    }
+}
+
+/// The parameter array of a kernel launch, on the stack: `kernel_args!(&a, &b)` is
+/// `[&a as *const _ as *mut c_void, ...]`, for [`Kernel::launch`].
+#[macro_export]
+macro_rules! kernel_args {
+    ($($arg:expr),* $(,)?) => {
+        [$(::std::ptr::from_ref($arg).cast_mut().cast::<::std::ffi::c_void>()),*]
+    };
 }

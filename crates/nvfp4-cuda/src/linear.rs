@@ -24,7 +24,7 @@
 //! # Ok::<(), nvfp4_cuda::Error>(())
 //! ```
 
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig};
 use half::bf16;
 use nvfp4_core::Error as ShapeError;
 use nvfp4_core::block::BLOCK;
@@ -35,6 +35,7 @@ use nvfp4_core::plan::GemmMode;
 use crate::buffer::{input, output};
 use crate::device::Device;
 use crate::error::Result;
+use crate::kernel_args;
 use crate::launch::Kernel;
 use crate::pack::{PackedShape, pack_weights};
 use crate::quantize::{Quantizer, ScaleSource};
@@ -252,20 +253,12 @@ impl Linear {
                 let (ws, _ws) = input("packed scales", &self.w_scales, &stream, 0, 4)?;
                 let (wd, _wd) = input("weight dec", &self.w_dec, &stream, 1, 4)?;
                 let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-                let mut b = kernel.builder(&stream);
-                b.arg(&wc)
-                    .arg(&ws)
-                    .arg(&wd)
-                    .arg(&x_ptr)
-                    .arg(&out_ptr)
-                    .arg(&mi)
-                    .arg(&ni)
-                    .arg(&ki);
+                let mut args = kernel_args!(&wc, &ws, &wd, &x_ptr, &out_ptr, &mi, &ni, &ki);
                 // SAFETY: nvfp4_gemm_w4a16_*(const uint4*, const u8*, const float*, const u16*, u16*,
                 // int, int, int): the packed weights were sized by PackedShape for (N, K) and
                 // uploaded whole; x holds M*K bf16 (16-byte aligned), out M*N bf16; the grid is
                 // (tiles, ceil(M / tokens per CTA)) and the kernel guards rows >= M, columns >= N.
-                unsafe { b.launch(cfg) }?;
+                unsafe { kernel.launch(&stream, cfg, &mut args) }?;
                 Ok(())
             }
             Some(act) => {
@@ -353,23 +346,14 @@ impl Linear {
         let (ws, _ws) = input("packed scales", w_scales, &stream, 0, 4)?;
         let (wd, _wd) = input("weight dec", w_dec, &stream, 1, 4)?;
         let (mi, ni, ki, kind) = (m as i32, n as i32, k as i32, kind as i32);
-        let mut b = gemm.builder(&stream);
-        b.arg(&wc)
-            .arg(&ws)
-            .arg(&wd)
-            .arg(&ac)
-            .arg(&asc)
-            .arg(&ad)
-            .arg(&kind)
-            .arg(&out_ptr)
-            .arg(&mi)
-            .arg(&ni)
-            .arg(&ki);
+        let mut args = kernel_args!(
+            &wc, &ws, &wd, &ac, &asc, &ad, &kind, &out_ptr, &mi, &ni, &ki
+        );
         // SAFETY: nvfp4_gemm_w4a4_*(const uint4*, const u8*, const float*, const u8*, const u8*,
         // const float*, int, u16*, int, int, int): the packed weights match (N, K); the activation
         // codes hold M*K/2 bytes (8-byte aligned) and the swizzled scales their padded length;
         // out holds M*N bf16; the kernel guards rows >= M and columns >= N.
-        unsafe { b.launch(cfg) }?;
+        unsafe { gemm.launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
 }

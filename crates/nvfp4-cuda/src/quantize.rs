@@ -23,7 +23,7 @@
 //! # Ok::<(), nvfp4_cuda::Error>(())
 //! ```
 
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use half::bf16;
 use nvfp4_core::Error as ShapeError;
 use nvfp4_core::block::BLOCK;
@@ -32,6 +32,7 @@ use nvfp4_core::layout::ScaleLayout;
 use crate::buffer::{input, output};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::kernel_args;
 use crate::launch::Kernel;
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
@@ -206,19 +207,22 @@ impl Quantizer {
                 let (gs_ptr, _g) = input("gs", gs, &stream, 1, 4)?;
                 let null = 0u64;
                 let cfg = static_cfg;
-                let mut b = self.quantize_static.builder(&stream);
-                b.arg(&x_ptr)
-                    .arg(&rows_i)
-                    .arg(&k_i)
-                    .arg(&gs_ptr)
-                    .arg(&null)
-                    .arg(&null);
-                b.arg(&codes_ptr).arg(&scales_ptr).arg(&status_ptr);
+                let mut args = kernel_args!(
+                    &x_ptr,
+                    &rows_i,
+                    &k_i,
+                    &gs_ptr,
+                    &null,
+                    &null,
+                    &codes_ptr,
+                    &scales_ptr,
+                    &status_ptr
+                );
                 // SAFETY: the signature matches quantize.cu's entry (pointers as u64, ints as i32);
                 // x holds rows*K bf16 (16-byte aligned), codes rows*K/2 bytes (8-byte aligned),
                 // scales the layout's padded length (4-byte aligned), gs and status one word each;
                 // the kernel walks rows < the (padded) row count with a grid-stride loop.
-                unsafe { b.launch(cfg) }?;
+                unsafe { self.quantize_static.launch(&stream, cfg, &mut args) }?;
             }
             ScaleSource::Dynamic(gs_out) => {
                 let (gs_ptr, _g) = output("gs", gs_out, &stream, 1, 4)?;
@@ -229,25 +233,27 @@ impl Quantizer {
                     .div_ceil(THREADS as usize)
                     .min(self.amax_grid as usize) as u32;
                 let cfg = self.amax.config((blocks, 1, 1), (THREADS, 1, 1))?;
-                let mut b = self.amax.builder(&stream);
-                b.arg(&x_ptr).arg(&n).arg(&amax_ptr);
+                let mut args = kernel_args!(&x_ptr, &n, &amax_ptr);
                 // SAFETY: nvfp4_amax_bf16(const u16*, long long, u32*) reads x[0..n) (n a multiple
                 // of 16, x 16-byte aligned and long enough) with a grid-stride loop and writes one
                 // word of amax.
-                unsafe { b.launch(cfg) }?;
+                unsafe { self.amax.launch(&stream, cfg, &mut args) }?;
                 let null = 0u64;
                 let cfg = dynamic_cfg;
-                let mut b = self.quantize_dynamic.builder(&stream);
-                b.arg(&x_ptr)
-                    .arg(&rows_i)
-                    .arg(&k_i)
-                    .arg(&null)
-                    .arg(&amax_ptr)
-                    .arg(&gs_ptr);
-                b.arg(&codes_ptr).arg(&scales_ptr).arg(&status_ptr);
+                let mut args = kernel_args!(
+                    &x_ptr,
+                    &rows_i,
+                    &k_i,
+                    &null,
+                    &amax_ptr,
+                    &gs_ptr,
+                    &codes_ptr,
+                    &scales_ptr,
+                    &status_ptr
+                );
                 // SAFETY: as for the static entry; the dynamic one reads amax (one word, written by
                 // the launch above on the same stream) and writes one word of gs.
-                unsafe { b.launch(cfg) }?;
+                unsafe { self.quantize_dynamic.launch(&stream, cfg, &mut args) }?;
             }
         }
         Ok(())
@@ -275,18 +281,19 @@ impl Quantizer {
         let cfg = self.dequantize_grid(rows)?;
         let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
         let (rows_i, k_i) = (rows as i32, k as i32);
-        let mut b = self.dequantize.builder(&stream);
-        b.arg(&codes_ptr)
-            .arg(&scales_ptr)
-            .arg(&rows_i)
-            .arg(&k_i)
-            .arg(&dec_ptr)
-            .arg(&out_ptr)
-            .arg(&status_ptr);
+        let mut args = kernel_args!(
+            &codes_ptr,
+            &scales_ptr,
+            &rows_i,
+            &k_i,
+            &dec_ptr,
+            &out_ptr,
+            &status_ptr
+        );
         // SAFETY: nvfp4_dequantize_bf16_*(const u8*, const u8*, int, int, const float*, u16*, u32*)
         // reads rows*K/2 code bytes (8-byte aligned) and the layout's scales, writes rows*K bf16
         // (16-byte aligned); all lengths were checked above and the kernel bounds-checks its index.
-        unsafe { b.launch(cfg) }?;
+        unsafe { self.dequantize.launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
 }
