@@ -113,7 +113,7 @@ __device__ __forceinline__ void quantize_one_block(
         const u32 v = s8;
         const u32 word = v | (__shfl_down_sync(0xFFFFFFFFu, v, 1) << 8) | (__shfl_down_sync(0xFFFFFFFFu, v, 2) << 16) |
                          (__shfl_down_sync(0xFFFFFFFFu, v, 3) << 24);
-        if ((threadIdx.x & 3) == 0 && b < grid_blocks) *reinterpret_cast<u32*>(scales + scale_row_base + (b / 4) * 512) = word;
+        if ((threadIdx.x & 3) == 0 && b < grid_blocks) *reinterpret_cast<u32*>(scales + scale_row_base + static_cast<long long>(b / 4) * 512) = word;
     } else if (b < ks) {
         scales_row_linear[b] = s8;
     }

@@ -9,7 +9,8 @@
 //! * W4A4: every element is an integer multiple of `2^-10` (E2M1 values are multiples of 1/2,
 //!   E4M3 values multiples of `2^-9`), so `S` is summed *exactly* as an `i128` multiple of `2^-20`
 //!   and rounded once to f64.
-//! * W4A16: the products are exact in f64 and summed with Neumaier's compensated summation.
+//! * W4A16: the binary32 products (SPEC 5's terms) are summed in f64 with Neumaier's compensated
+//!   summation.
 //!
 //! ```
 //! use nvfp4_core::{layout::ScaleLayout, tensor::QuantizedRef, bf16};
@@ -95,6 +96,10 @@ pub struct Exact {
     pub z: f64,
     /// `K * 2^-23 * |alpha| * T + ulp_bf16(|z| + K * 2^-23 * |alpha| * T)`, `T = sum |term|`.
     pub bound: f64,
+    /// `T >= f32::MAX`: a binary32 partial sum may overflow although `S` is finite, so any
+    /// infinity is an acceptable result (SPEC's bound assumes no overflow; this case is decided
+    /// here, see `within_bound`).
+    pub f32_overflow: bool,
 }
 
 impl Exact {
@@ -103,6 +108,7 @@ impl Exact {
         Exact {
             z,
             bound: acc + ulp_bf16(z.abs() + acc),
+            f32_overflow: t >= f32::MAX as f64,
         }
     }
 }
@@ -123,7 +129,8 @@ const BF16_OVERFLOW: f64 = (2.0 - 1.0 / 256.0) * 1.7014118346046923e38;
 /// Whether a kernel's output `d` passes SPEC section 5 against the exact value.
 ///
 /// NaN `z` requires NaN `d`; infinite `z` requires the same infinity; otherwise `|d - z| <= bound`,
-/// except that `d` may be the right-signed infinity when `|z| + bound` reaches bf16 overflow.
+/// except that `d` may be the right-signed infinity when `|z| + bound` reaches bf16 overflow, and
+/// any infinity when the binary32 sum itself may overflow ([`Exact::f32_overflow`]).
 pub fn within_bound(d: bf16, e: &Exact) -> bool {
     let d = d.to_f32() as f64;
     if e.z.is_nan() {
@@ -136,7 +143,8 @@ pub fn within_bound(d: bf16, e: &Exact) -> bool {
         return false;
     }
     if d.is_infinite() {
-        return (d > 0.0) == (e.z > 0.0) && e.z.abs() + e.bound >= BF16_OVERFLOW;
+        return e.f32_overflow
+            || ((d > 0.0) == (e.z > 0.0) && e.z.abs() + e.bound >= BF16_OVERFLOW);
     }
     (d - e.z).abs() <= e.bound
 }
@@ -251,7 +259,7 @@ fn row_w4a4(
         ex[nn] = if nan {
             Exact {
                 z: f64::NAN,
-                bound: 0.0,
+                ..Exact::default()
             }
         } else {
             Exact::new(al as f64 * (acc as f64 * unit), k, al, abs as f64 * unit)
@@ -276,11 +284,13 @@ fn row_w4a16(
         let Some(ex) = exact.as_deref_mut() else {
             continue;
         };
-        // Exact: f64 products (exact), Neumaier-compensated sum; plain sum once anything is
-        // non-finite, so that Inf and NaN combine as IEEE says.
+        // Exact: binary32 products widened to f64, Neumaier-compensated sum; plain sum once
+        // anything is non-finite, so that Inf and NaN combine as IEEE says.
         let (mut sum, mut comp, mut t, mut plain, mut finite) = (0f64, 0f64, 0f64, 0f64, true);
         for (kk, &x) in a.iter().enumerate() {
-            let p = x.to_f32() as f64 * w.value(nn, kk) as f64;
+            // The term is the binary32 product, as SPEC 5 writes it: exact unless it overflows
+            // (|a| > about 1.27e35) or underflows, and then it is what every kernel computes too.
+            let p = (x.to_f32() * w.value(nn, kk)) as f64;
             plain += p;
             finite &= p.is_finite();
             t += p.abs();

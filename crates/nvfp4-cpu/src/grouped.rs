@@ -104,6 +104,9 @@ pub fn group_scale_range(
     rows: usize,
     k: usize,
 ) -> Result<(core::ops::Range<usize>, usize)> {
+    if k == 0 || !k.is_multiple_of(BLOCK) {
+        return Err(Error::NotBlockMultiple { dim: "K", value: k });
+    }
     let kp = round_up(k / BLOCK, TILE_COLS).ok_or(Error::Overflow { what: "scales" })?;
     let len = ScaleLayout::Swizzled.len(rows, k / BLOCK)?;
     let start = base.checked_mul(kp).ok_or(Error::Overflow {

@@ -47,6 +47,9 @@ pub struct Routing {
 impl Routing {
     /// Allocates routing buffers for `max_tokens` tokens of `top_k` slots over `local_experts`.
     pub fn new(max_tokens: usize, top_k: usize, local_experts: usize) -> Result<Self> {
+        if top_k == 0 {
+            return Err(Error::ZeroDim { dim: "top_k" });
+        }
         let slots = max_tokens.checked_mul(top_k).ok_or(Error::Overflow {
             what: "routing slots",
         })?;

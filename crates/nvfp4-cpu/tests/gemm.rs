@@ -202,3 +202,43 @@ fn shape_errors() {
     );
     assert!(QuantizedRef::new(&[0; 8], &[0], ScaleLayout::Linear, 1, 24).is_err());
 }
+
+#[test]
+fn w4a16_overflowing_products_and_sums() {
+    // |a| * 6 * 448 overflows binary32: the term is Inf (SPEC 5's product is a binary32 one), so
+    // z is Inf and the simulator's Inf output passes.
+    let k = 16;
+    let w = QuantizedRef::new(&[0x77; 8], &[0x7E], ScaleLayout::Linear, 1, k).unwrap();
+    let mut a = vec![bf16::ZERO; k];
+    a[0] = bf16::MAX;
+    let (mut d, mut ex) = (vec![bf16::ZERO; 1], vec![Exact::default(); 1]);
+    gemm(
+        &Activations::Bf16 { data: &a, rows: 1 },
+        &w,
+        ColumnAlpha::uniform(1e-10),
+        &mut d,
+        Some(&mut ex),
+    )
+    .unwrap();
+    assert!(ex[0].z.is_infinite() && d[0].to_f32().is_infinite());
+    assert!(within_bound(d[0], &ex[0]));
+    // Finite terms whose binary32 partial sums can overflow: +big, +big, -big... S is finite,
+    // but an Inf from some summation order is accepted (Exact::f32_overflow).
+    let big = bf16::from_f32(1e35);
+    let mut a = vec![bf16::ZERO; k];
+    a[0] = big;
+    a[1] = big;
+    a[2] = -big;
+    let (mut d, mut ex) = (vec![bf16::ZERO; 1], vec![Exact::default(); 1]);
+    gemm(
+        &Activations::Bf16 { data: &a, rows: 1 },
+        &w,
+        ColumnAlpha::uniform(1e-30),
+        &mut d,
+        Some(&mut ex),
+    )
+    .unwrap();
+    assert!(ex[0].z.is_finite() && ex[0].f32_overflow);
+    assert!(within_bound(bf16::INFINITY, &ex[0]));
+    assert!(!within_bound(bf16::NAN, &ex[0]));
+}

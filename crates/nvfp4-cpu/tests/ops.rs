@@ -205,3 +205,17 @@ fn combine_weights_slots_in_order_and_adds_shared() {
     assert_eq!(out, want);
     assert!(combine(&y, &r, &w[..3], None, h, &mut out).is_err());
 }
+
+#[test]
+fn parameter_errors_instead_of_panics() {
+    use nvfp4_cpu::grouped::group_scale_range;
+    assert_eq!(
+        group_scale_range(0, 3, 8),
+        Err(Error::NotBlockMultiple { dim: "K", value: 8 })
+    );
+    assert!(group_scale_range(0, 3, 0).is_err());
+    assert_eq!(
+        Routing::new(4, 0, 2).err(),
+        Some(Error::ZeroDim { dim: "top_k" })
+    );
+}

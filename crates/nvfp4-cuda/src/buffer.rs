@@ -1,12 +1,24 @@
 //! Checked raw pointers for kernel arguments: a device buffer's address after checking that it
-//! holds enough elements and starts at the alignment the kernel's vector loads and stores need.
+//! belongs to the launching stream's context, holds enough elements and starts at the alignment
+//! the kernel's vector loads and stores need.
 //!
 //! Kernels take plain device addresses so that any cudarc buffer (a `CudaSlice`, a view of part of
 //! one) can be passed. The returned `SyncOnDrop` must live until the launch is enqueued.
 
+use std::sync::Arc;
+
 use cudarc::driver::{CudaStream, DevicePtr, DevicePtrMut, SyncOnDrop};
 
 use crate::error::{Error, Result};
+
+/// A buffer of another context (another device) cannot be dereferenced by this one's kernels.
+fn check_context(what: &'static str, buf: &Arc<CudaStream>, stream: &CudaStream) -> Result<()> {
+    if Arc::ptr_eq(buf.context(), stream.context()) {
+        Ok(())
+    } else {
+        Err(Error::WrongContext { what })
+    }
+}
 
 fn check(what: &'static str, ptr: u64, len: usize, need: usize, align: u64) -> Result<()> {
     if len < need {
@@ -30,6 +42,7 @@ pub fn input<'a, T>(
     need: usize,
     align: u64,
 ) -> Result<(u64, SyncOnDrop<'a>)> {
+    check_context(what, buf.stream(), stream)?;
     let (ptr, sync) = buf.device_ptr(stream);
     check(what, ptr, buf.len(), need, align)?;
     Ok((ptr, sync))
@@ -43,6 +56,7 @@ pub fn output<'a, T>(
     need: usize,
     align: u64,
 ) -> Result<(u64, SyncOnDrop<'a>)> {
+    check_context(what, buf.stream(), stream)?;
     let len = buf.len();
     let (ptr, sync) = buf.device_ptr_mut(stream);
     check(what, ptr, len, need, align)?;

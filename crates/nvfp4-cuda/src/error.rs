@@ -101,6 +101,13 @@ pub enum Error {
         got: usize,
     },
 
+    /// A device buffer belongs to another CUDA context (another device) than the runner.
+    #[error("device buffer {what} belongs to another CUDA context than the runner")]
+    WrongContext {
+        /// Which buffer.
+        what: &'static str,
+    },
+
     /// A device buffer does not start at the alignment its kernel's vector accesses need.
     #[error("device buffer {what} starts at {ptr:#x}, which is not {align}-byte aligned")]
     Misaligned {

@@ -134,9 +134,12 @@ impl Kernel {
     /// that a forward call stays allocation-free.
     ///
     /// # Safety
-    /// `args` must match the kernel's parameter list in count, order and types, every pointer
-    /// must point to a live value of that type, and every device address among the values must be
-    /// valid for what the kernel reads and writes under `cfg`.
+    /// `args` must match the kernel's parameter list in count, order and types, and every pointer
+    /// must point to a live value of that type (name the values: `kernel_args!(&(m as i32))`
+    /// would point to a dropped temporary). `stream` must belong to the context the kernel was
+    /// loaded in. `cfg` must come from [`Kernel::config`] (so that it carries the kernel's dynamic
+    /// shared memory), and every device address among the values must be valid, in that context,
+    /// for what the kernel reads and writes under `cfg`.
     ///
     /// # Errors
     /// [`Error::Driver`] if the launch fails.
@@ -148,8 +151,9 @@ impl Kernel {
     ) -> Result<()> {
         stream.context().bind_to_thread()?;
         let (f, s) = (self.function.cu_function(), stream.cu_stream());
-        // SAFETY: the caller guarantees that `args` matches the kernel's parameters and that the
-        // device memory behind them is valid; `f` and `s` are live handles of the same context.
+        // SAFETY: the caller guarantees that `args` matches the kernel's parameters, that `stream`
+        // is of the kernel's context and that the device memory behind the arguments is valid;
+        // `f` and `s` are live handles owned by `self` and `stream`.
         unsafe {
             result::launch_kernel(
                 f,

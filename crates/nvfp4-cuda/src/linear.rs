@@ -42,6 +42,9 @@ use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
 
+/// The largest M, N and K a layer accepts.
+const MAX_DIM: usize = 1 << 30;
+
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
 /// The two kernel variants of `gemm.cu`: tokens per CTA, and the entry-point suffix. The small one
@@ -131,13 +134,19 @@ impl Linear {
     ) -> Result<Self> {
         let shape = PackedShape::new(w.n, w.k)?;
         nvfp4_core::plan::GemmShape::new(max_m, w.n, w.k)?;
-        if i32::try_from(w.n).is_err()
-            || i32::try_from(w.k).is_err()
-            || i32::try_from(max_m).is_err()
-        {
+        // The kernels index with 32-bit ints below these limits (K up to 2^30, so that rounding K
+        // up to a chunk cannot overflow), and CUDA's grid y allows 65535 token blocks.
+        if w.n > MAX_DIM || w.k > MAX_DIM || max_m > MAX_DIM {
             return Err(ShapeError::InvalidParam {
-                what: "M, N or K (beyond i32)",
+                what: "M, N or K (beyond 2^30)",
                 value: w.n.max(w.k).max(max_m),
+            }
+            .into());
+        }
+        if max_m.div_ceil(VARIANTS[1].0) > 65_535 {
+            return Err(ShapeError::InvalidParam {
+                what: "max M (beyond 65535 token blocks of 24)",
+                value: max_m,
             }
             .into());
         }
@@ -250,7 +259,7 @@ impl Linear {
                 let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
                 let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
                 let (wc, _wc) = input("packed codes", &self.w_codes, &stream, 0, 16)?;
-                let (ws, _ws) = input("packed scales", &self.w_scales, &stream, 0, 4)?;
+                let (ws, _ws) = input("packed scales", &self.w_scales, &stream, 0, 16)?;
                 let (wd, _wd) = input("weight dec", &self.w_dec, &stream, 1, 4)?;
                 let (mi, ni, ki) = (m as i32, n as i32, k as i32);
                 let mut args = kernel_args!(&wc, &ws, &wd, &x_ptr, &out_ptr, &mi, &ni, &ki);
@@ -262,6 +271,8 @@ impl Linear {
                 Ok(())
             }
             Some(act) => {
+                // The output is checked before the quantizer runs, so a bad call changes nothing.
+                drop(output("out", out, &stream, m * n, 2)?);
                 let source = match act.scale {
                     ActivationScale::Dynamic => ScaleSource::Dynamic(&mut act.gs),
                     ActivationScale::Static(_) => ScaleSource::Static(&act.gs),
@@ -288,7 +299,8 @@ impl Linear {
 
     /// W4A4 with activations already quantized: `codes` `[M, K/2]`, swizzled `scales`
     /// (`ScaleLayout::Swizzled.len(M, K/16)` bytes), and their decode scale `dec` (one f32 in
-    /// device memory). Errors in W4A16 mode.
+    /// device memory, finite and positive: it is read on the device, and a bad value makes the
+    /// output NaN or zero rather than an error). Errors in W4A16 mode.
     pub fn forward_quantized(
         &mut self,
         codes: &impl DevicePtr<u8>,
@@ -343,7 +355,7 @@ impl Linear {
         let (ad, _ad) = input("activation scale", dec, &stream, 1, 4)?;
         let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
         let (wc, _wc) = input("packed codes", w_codes, &stream, 0, 16)?;
-        let (ws, _ws) = input("packed scales", w_scales, &stream, 0, 4)?;
+        let (ws, _ws) = input("packed scales", w_scales, &stream, 0, 16)?;
         let (wd, _wd) = input("weight dec", w_dec, &stream, 1, 4)?;
         let (mi, ni, ki, kind) = (m as i32, n as i32, k as i32, kind as i32);
         let mut args = kernel_args!(

@@ -85,11 +85,11 @@ impl Quantizer {
         let elements = max_rows
             .checked_mul(k)
             .ok_or(too_big("rows * K", max_rows))?;
-        if i32::try_from(k).is_err()
-            || i32::try_from(max_rows).is_err()
-            || i64::try_from(elements).is_err()
-        {
-            return Err(too_big("rows or K (beyond i32)", max_rows.max(k)));
+        if k > 1 << 30 || i32::try_from(max_rows).is_err() || i64::try_from(elements).is_err() {
+            return Err(too_big(
+                "rows (beyond i32) or K (beyond 2^30)",
+                max_rows.max(k),
+            ));
         }
         let device = registry.device().clone();
         let module = registry.get("quantize.cu", &[])?;

@@ -337,6 +337,17 @@ fn errors_before_launch() {
         )
         .is_err()
     );
+    let too_many_blocks = Linear::new(
+        &reg,
+        &w.linear(),
+        GemmMode::W4A16,
+        ActivationScale::Dynamic,
+        2_000_000,
+    );
+    assert!(
+        too_many_blocks.is_err(),
+        "more token blocks than a grid holds"
+    );
     let mut layer = Linear::new(
         &reg,
         &w.linear(),
