@@ -260,8 +260,8 @@ __device__ __forceinline__ void gemm(
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{w4a16,w4a4}_{m16,m24}: the m16 kernels take up to 16 tokens per CTA
-// (decode: fewer registers), the m24 ones up to 24.
+// Entry points: nvfp4_gemm_{w4a16,w4a4}_{m8,m16,m24} take up to 8, 16 or 24 tokens per CTA. The
+// m8 kernels fit 64 registers (two CTAs, 32 warps, per SM); the others run one CTA per SM.
 #define NVFP4_GEMM_ENTRIES(suffix, m_tiles, stages, min_blocks)                                                              \
     extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_w4a16_##suffix(                   \
         const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, \
@@ -274,5 +274,6 @@ __device__ __forceinline__ void gemm(
         gemm<true, m_tiles, stages>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k); \
     }
 
+NVFP4_GEMM_ENTRIES(m8, 1, kStages, 2)
 NVFP4_GEMM_ENTRIES(m16, kSmallMTiles, kStages, 1)
 NVFP4_GEMM_ENTRIES(m24, kLargeMTiles, kStages, 1)

@@ -47,9 +47,10 @@ const MAX_DIM: usize = 1 << 30;
 
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
-/// The two kernel variants of `gemm.cu`: tokens per CTA, and the entry-point suffix. The small one
-/// serves M up to 16 (decode) with fewer registers.
-const VARIANTS: [(usize, &str); 2] = [(16, "m16"), (24, "m24")];
+/// The kernel variants of `gemm.cu`, smallest first: tokens per CTA, and the entry-point suffix.
+/// A call takes the first that holds its M. The m8 kernels fit 64 registers, so two CTAs (32
+/// warps) share an SM; the m16 and m24 ones run one CTA per SM.
+const VARIANTS: [(usize, &str); 3] = [(8, "m8"), (16, "m16"), (24, "m24")];
 
 /// Dynamic shared memory of a `gemm.cu` variant: each of the 16 warps' ring of 8 weight slots
 /// (512 code bytes + 64 scale bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
@@ -102,7 +103,7 @@ pub struct Linear {
     w_scales: CudaSlice<u8>,
     w_dec: CudaSlice<f32>,
     /// The kernel variants, in the order of [`VARIANTS`].
-    gemm: [Kernel; 2],
+    gemm: [Kernel; 3],
     act: Option<ActivationWorkspace>,
 }
 
@@ -143,7 +144,7 @@ impl Linear {
             }
             .into());
         }
-        if max_m.div_ceil(VARIANTS[1].0) > 65_535 {
+        if max_m.div_ceil(VARIANTS[2].0) > 65_535 {
             return Err(ShapeError::InvalidParam {
                 what: "max M (beyond 65535 token blocks of 24)",
                 value: max_m,
@@ -178,11 +179,12 @@ impl Linear {
             GemmMode::W4A16 => "nvfp4_gemm_w4a16",
             GemmMode::W4A4 => "nvfp4_gemm_w4a4",
         };
-        let [(t0, s0), (t1, s1)] = VARIANTS;
+        let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
         Ok(Linear {
             gemm: [
                 module.kernel(&format!("{prefix}_{s0}"), shared_bytes(t0))?,
                 module.kernel(&format!("{prefix}_{s1}"), shared_bytes(t1))?,
+                module.kernel(&format!("{prefix}_{s2}"), shared_bytes(t2))?,
             ],
             w_codes: stream.clone_htod(&codes)?,
             w_scales: stream.clone_htod(&scales)?,
@@ -230,9 +232,12 @@ impl Linear {
     }
 
     /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
-    /// and per 16 (M <= 16) or 24 tokens.
+    /// and per 8, 16 or 24 tokens.
     fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
-        let v = if m <= VARIANTS[0].0 { 0 } else { 1 };
+        let v = VARIANTS
+            .iter()
+            .position(|&(tokens, _)| m <= tokens)
+            .unwrap_or(VARIANTS.len() - 1);
         let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
         Ok((v, self.gemm[v].config(grid, (THREADS, 1, 1))?))
     }
