@@ -4,7 +4,7 @@
 use half::bf16;
 use nvfp4_core::block::BLOCK;
 use nvfp4_core::error::{Error, Result, check_len};
-use nvfp4_core::layout::{ScaleLayout, TILE_COLS, round_up};
+use nvfp4_core::layout::{ScaleLayout, TILE_COLS, TILE_ROWS, grouped_offset, round_up};
 use nvfp4_core::tensor::QuantizedRef;
 
 use crate::gemm::{Activations, ColumnAlpha, Exact, gemm};
@@ -107,12 +107,22 @@ pub fn group_scale_range(
     if k == 0 || !k.is_multiple_of(BLOCK) {
         return Err(Error::NotBlockMultiple { dim: "K", value: k });
     }
-    let kp = round_up(k / BLOCK, TILE_COLS).ok_or(Error::Overflow { what: "scales" })?;
-    let len = ScaleLayout::Swizzled.len(rows, k / BLOCK)?;
-    let start = base.checked_mul(kp).ok_or(Error::Overflow {
+    let overflow = Error::Overflow {
         what: "grouped scales",
-    })?;
-    Ok((start..start + len, base + len / kp))
+    };
+    let ks = k / BLOCK;
+    // The group's swizzled block starts at scale row `base` (nvfp4-core's grouped layout) and
+    // spans roundup(rows, 128) scale rows.
+    base.checked_mul(round_up(ks, TILE_COLS).ok_or(overflow)?)
+        .ok_or(overflow)?;
+    let start = grouped_offset(base, 0, 0, ks);
+    let end = start
+        .checked_add(ScaleLayout::Swizzled.len(rows, ks)?)
+        .ok_or(overflow)?;
+    let next = round_up(rows, TILE_ROWS)
+        .and_then(|r| base.checked_add(r))
+        .ok_or(overflow)?;
+    Ok((start..end, next))
 }
 
 /// Runs `D_e = alpha(e) * A_e . W_e^T` for every expert `e` with rows; `out` (and `exact`) are
