@@ -173,7 +173,7 @@ fn check(g: &Gpu, rows: usize, k: usize, name: &str) {
 #[ignore = "needs a CUDA GPU"]
 fn quantize_matches_simulator_on_ragged_shapes() {
     let g = Gpu::new();
-    for rows in [1, 127, 128, 129] {
+    for rows in [1, 16, 127, 128, 129] {
         for k in [16, 48, 7168] {
             for name in [
                 "random-1",
@@ -322,8 +322,10 @@ fn errors_before_launch() {
 fn graph_replay_equals_eager_with_new_data() {
     let g = Gpu::new();
     let s = g.stream();
-    let (rows, k) = (129, 7168);
-    for layout in LAYOUTS {
+    for ((rows, k), layout) in [(7, 7168), (129, 7168)]
+        .into_iter()
+        .flat_map(|s| LAYOUTS.map(|l| (s, l)))
+    {
         let mut q = Quantizer::new(&g.registry, k, rows, layout).unwrap();
         let mut x = s.clone_htod(&pattern("random-1", rows, k, 1)).unwrap();
         let mut codes = s.alloc_zeros::<u8>(q.codes_len(rows)).unwrap();
@@ -365,7 +367,7 @@ fn graph_replay_equals_eager_with_new_data() {
                 s.clone_dtoh(&scales).unwrap(),
                 s.clone_dtoh(&gs).unwrap(),
             );
-            assert_eq!(replayed, eager, "{layout:?} seed {seed}");
+            assert_eq!(replayed, eager, "{layout:?} rows {rows} seed {seed}");
             let want_gs = gs_from_amax(amax(&data)).unwrap();
             let (wc, ws) = cpu_quantize(&data, rows, k, want_gs, layout);
             assert_bytes_equal("replayed codes", &replayed.0, &wc, k / 2);
