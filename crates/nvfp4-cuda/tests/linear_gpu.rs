@@ -301,49 +301,39 @@ fn errors_before_launch() {
     let reg = KernelRegistry::new(&dev);
     let s = dev.stream();
     let w = Weights::random(32, 64, 1);
+    let new = |lw: LinearWeights<'_>, mode, act, max_m| Linear::new(&reg, &lw, mode, act, max_m);
+    let dynamic = ActivationScale::Dynamic;
     assert!(
-        Linear::new(
-            &reg,
-            &LinearWeights {
+        new(
+            LinearWeights {
                 k: 48,
                 ..w.linear()
             },
             GemmMode::W4A16,
-            ActivationScale::Dynamic,
+            dynamic,
             4
         )
-        .is_err()
+        .is_err(),
+        "buffers sized for another K"
     );
     assert!(
-        Linear::new(
-            &reg,
-            &LinearWeights {
+        new(
+            LinearWeights {
                 dec: f32::NAN,
                 ..w.linear()
             },
             GemmMode::W4A16,
-            ActivationScale::Dynamic,
+            dynamic,
             4
         )
-        .is_err()
+        .is_err(),
+        "NaN dec"
     );
     assert!(
-        Linear::new(
-            &reg,
-            &w.linear(),
-            GemmMode::W4A4,
-            ActivationScale::Static(-1.0),
-            4
-        )
-        .is_err()
+        new(w.linear(), GemmMode::W4A4, ActivationScale::Static(-1.0), 4).is_err(),
+        "negative input scale"
     );
-    let too_many_blocks = Linear::new(
-        &reg,
-        &w.linear(),
-        GemmMode::W4A16,
-        ActivationScale::Dynamic,
-        2_000_000,
-    );
+    let too_many_blocks = new(w.linear(), GemmMode::W4A16, dynamic, 2_000_000);
     assert!(
         too_many_blocks.is_err(),
         "more token blocks than a grid holds"

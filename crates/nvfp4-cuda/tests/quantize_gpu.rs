@@ -345,15 +345,18 @@ fn graph_replay_equals_eager_with_new_data() {
             .end_capture(CUgraphInstantiate_flags(0))
             .unwrap()
             .expect("a graph");
+        let download = |c: &CudaSlice<u8>, sc: &CudaSlice<u8>, g: &CudaSlice<f32>| {
+            (
+                s.clone_dtoh(c).unwrap(),
+                s.clone_dtoh(sc).unwrap(),
+                s.clone_dtoh(g).unwrap(),
+            )
+        };
         for seed in [2, 3] {
             let data = pattern(if seed == 2 { "ties" } else { "random-1e4" }, rows, k, seed);
             s.memcpy_htod(&data, &mut x).unwrap();
             graph.launch().unwrap();
-            let replayed = (
-                s.clone_dtoh(&codes).unwrap(),
-                s.clone_dtoh(&scales).unwrap(),
-                s.clone_dtoh(&gs).unwrap(),
-            );
+            let replayed = download(&codes, &scales, &gs);
             q.quantize(
                 &x,
                 rows,
@@ -362,11 +365,7 @@ fn graph_replay_equals_eager_with_new_data() {
                 &mut scales,
             )
             .unwrap();
-            let eager = (
-                s.clone_dtoh(&codes).unwrap(),
-                s.clone_dtoh(&scales).unwrap(),
-                s.clone_dtoh(&gs).unwrap(),
-            );
+            let eager = download(&codes, &scales, &gs);
             assert_eq!(replayed, eager, "{layout:?} rows {rows} seed {seed}");
             let want_gs = gs_from_amax(amax(&data)).unwrap();
             let (wc, ws) = cpu_quantize(&data, rows, k, want_gs, layout);

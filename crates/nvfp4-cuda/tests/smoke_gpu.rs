@@ -13,6 +13,15 @@ fn gpu() -> Device {
     Device::new(0).unwrap_or_else(|e| panic!("this test needs a CUDA GPU: {e}"))
 }
 
+/// `smoke_fill_u32` from a fresh registry, compiled with no defines.
+fn fill_kernel(gpu: &Device) -> Kernel {
+    KernelRegistry::new(gpu)
+        .get("smoke.cu", &[])
+        .expect("compile")
+        .kernel("smoke_fill_u32", 0)
+        .expect("kernel")
+}
+
 /// Launches `smoke_fill_u32(out, value, n)` over the first `n` words of `out`.
 fn fill(gpu: &Device, kernel: &Kernel, out: &mut CudaSlice<u32>, value: u32, n: i32) {
     let blocks = (n as u32).div_ceil(128);
@@ -199,11 +208,7 @@ fn dynamic_shared_memory_above_48k() {
 #[ignore = "needs a CUDA GPU"]
 fn bad_launch_configs_are_errors() {
     let gpu = gpu();
-    let kernel = KernelRegistry::new(&gpu)
-        .get("smoke.cu", &[])
-        .expect("compile")
-        .kernel("smoke_fill_u32", 0)
-        .expect("kernel");
+    let kernel = fill_kernel(&gpu);
     for (grid, block) in [
         ((0, 1, 1), (128, 1, 1)),
         ((1, 1, 1), (0, 1, 1)),
@@ -223,11 +228,7 @@ fn bad_launch_configs_are_errors() {
 #[ignore = "needs a CUDA GPU"]
 fn graph_replay_matches_eager() {
     let gpu = gpu();
-    let kernel = KernelRegistry::new(&gpu)
-        .get("smoke.cu", &[])
-        .expect("compile")
-        .kernel("smoke_fill_u32", 0)
-        .expect("kernel");
+    let kernel = fill_kernel(&gpu);
     let (n, len) = (777, 800);
     let stream = gpu.stream();
 
@@ -267,11 +268,7 @@ fn graph_replay_matches_eager() {
 #[ignore = "needs a CUDA GPU"]
 fn timer_measures_queued_work() {
     let gpu = gpu();
-    let kernel = KernelRegistry::new(&gpu)
-        .get("smoke.cu", &[])
-        .expect("compile")
-        .kernel("smoke_fill_u32", 0)
-        .expect("kernel");
+    let kernel = fill_kernel(&gpu);
     let n = 1 << 24;
     let mut out = gpu.stream().alloc_zeros::<u32>(n).expect("alloc");
     let timer = GpuTimer::new(&gpu).expect("events");
