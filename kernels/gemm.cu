@@ -1,31 +1,32 @@
-// gemm.cu: D[M, N] = alpha * A[M, K] . W[N, K]^T with NVFP4 weights, SPEC section 5, on
-// mma.sync.m16n8k16 bf16 tensor cores (sm_80 and newer: the portable path, and the small-M path).
+// gemm.cu: D[M, N] = alpha * A[M, K] . W[N, K]^T with NVFP4 weights and bf16 activations, SPEC
+// section 5, on mma.sync.m16n8k16 bf16 tensor cores (sm_80 and newer: the portable path, and the
+// small-M path). W4A4 runs here too: its activations arrive dequantized to bf16 (e2m1 * sq, exact
+// in bf16; quantize.cu), so the products are the SPEC's, and alpha = dec_a * dec_w.
 //
-// Entry points (stamped at the bottom): nvfp4_gemm_w4a16_* (A bf16 [M, K]) and nvfp4_gemm_w4a4_*
-// (A NVFP4: codes [M, K/2], swizzled scales, decode scale).
+// Entry points (stamped at the bottom): nvfp4_gemm_{m8,m16,m24}, up to 8, 16 or 24 tokens per CTA.
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
 // of W and a slice of K; the 16 warps of a CTA split K, and reduce their partial sums through
 // shared memory in a fixed order (deterministic: no atomics).
 //
-// Weights are repacked once at load time (nvfp4-cuda `pack.rs`) so that each lane reads its
-// fragment bytes for four k16 steps with one 16-byte load, a warp 512 contiguous bytes:
-//   codes  [n_tile][k_chunk][lane 32][step 4][reg 4]: byte = W codes of (row, kpair) with
-//          row = 16 n_tile + lane/4 + 8 (reg % 2), kpair = 32 k_chunk + 8 (lane % 4) + 2 step + reg / 2
-//          (rows >= N and k >= K are zero)
-//   scales [n_tile][k_chunk][row 16][block 4]: the E4M3 byte of (16 n_tile + row, block 4 k_chunk + block)
-// The K order inside a chunk is thereby permuted, identically for the activations: lane t feeds
-// the mma the column pairs 8t..8t+8 of the chunk (one scale block, contiguous in memory), step s
-// the pairs 8t + 2s and 8t + 2s + 1. The sum is the same set of exact products; SPEC 5's bound
-// holds for any order.
+// Weights are repacked once at load time (nvfp4-cuda `pack.rs` documents the layout) so that each
+// lane reads its fragments for four k16 steps with one 16-byte load, a warp 512 contiguous bytes,
+// and its two scale bytes (rows g and g + 8 of its block) as one 16-bit word. The K order inside a
+// 64-column chunk is permuted, identically for the activations: lane t feeds the mma the column
+// pairs 8t..8t+8 of the chunk (one scale block), step s the pairs 8t + 2s and 8t + 2s + 1. The sum
+// is the same set of exact products; SPEC 5's bound holds for any order.
 //
-// Dequantization is exact in bf16 (E2M1 times E4M3 has at most 6 significant bits): a code byte
-// becomes a bf16 pair e2m1 * 2^120 by a byte-permute lookup, the scale byte becomes sq * 2^-120
-// by a shift (bf16 and E4M3 differ only in exponent width, so this holds for subnormal scales too),
-// and one bf16x2 fma (with -0 as addend) multiplies them exactly. The MMA then sums exact
-// products in f32; alpha = dec_a * dec_w (W4A4) or dec_w (W4A16) scales the f32 result, which is
-// rounded once to bf16.
+// Dequantization is exact in bf16 (E2M1 times E4M3 has at most 6 significant bits) and costs
+// about 3 integer operations per bf16 pair: the packer places each code's sign at bf16 bit 15 and
+// its 3 magnitude bits (e1 e0 m) at bits 8..6 after one shift and mask (Marlin's trick, vLLM
+// `marlin/dequant.h`: the exponent's two low bits and the mantissa's top bit), which reads as
+// e2m1 * 2^-126 (code 1, 0.5, is the bf16 subnormal 2^-127). The scale byte becomes sq * 2^-120 by
+// a shift (bf16 and E4M3 differ only in exponent width, subnormal scales included), then
+// sq * 2^119 by two exact multiplies; one bf16x2 fma (with -0 as addend) per pair then gives
+// e2m1 * sq * 2^-7 exactly. The MMA sums exact products in f32; the epilogue multiplies by 2^7
+// (exact) and alpha, and rounds once to bf16. NaN scale bytes are zeroed by the packer and their
+// rows flagged: such a row's outputs are NaN, as the SPEC's sum is.
 #include "nvfp4_numerics.cuh"
 
 using namespace nvfp4;
@@ -41,32 +42,19 @@ constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
 constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async ring in shared memory)
 
 struct alignas(16) uint4_t { u32 x, y, z, w; };
-struct alignas(8) uint2_t { u32 x, y; };
 static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
-static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && alignof(uint2_t) == 8, "one 16- or 8-byte load");
+static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16, "one 16-byte load");
 
-// The 8 codes of a word (byte j = codes 2j, 2j+1) as 4 bf16 pairs of e2m1 * 2^120 (lo half =
-// the low nibble). Magnitudes by byte-permute lookups into two 8-entry tables (bf16 bytes of
-// 0, 0.5, 1, 1.5, 2, 3, 4, 6 times 2^120: high bytes 00 7B 7B 7B 7C 7C 7C 7C, low bytes 00 00 80
-// C0 00 40 80 C0), 4 codes per lookup; signs by a sign-replicating permute of bit 7 of byte j of
-// w (the high code's sign) and of w << 4 (the low code's), kept at bits 15 and 31.
-__device__ __forceinline__ void e2m1x8_to_bf16x2_scaled(u32 w, u32 (&out)[4]) {
-    const u32 i0 = w & 0x7777u, i1 = (w >> 16) & 0x7777u;
-    const u32 l0 = __byte_perm(0xC0800000u, 0xC0804000u, i0), h0 = __byte_perm(0x7B7B7B00u, 0x7C7C7C7Cu, i0);
-    const u32 l1 = __byte_perm(0xC0800000u, 0xC0804000u, i1), h1 = __byte_perm(0x7B7B7B00u, 0x7C7C7C7Cu, i1);
-    const u32 w4 = w << 4;
-    // Selector nibble 8 | b replicates bit 7 of byte b of {w4, w} into a whole byte.
-    out[0] = __byte_perm(l0, h0, 0x5140) | (__byte_perm(w4, w, 0xC888u) & 0x80008000u);
-    out[1] = __byte_perm(l0, h0, 0x7362) | (__byte_perm(w4, w, 0xD999u) & 0x80008000u);
-    out[2] = __byte_perm(l1, h1, 0x5140) | (__byte_perm(w4, w, 0xEAAAu) & 0x80008000u);
-    out[3] = __byte_perm(l1, h1, 0x7362) | (__byte_perm(w4, w, 0xFBBBu) & 0x80008000u);
-}
-
-// The E4M3 scale byte as a bf16 pair of sq * 2^-120 (NaN for 0x7F / 0xFF).
-__device__ __forceinline__ u32 e4m3_to_bf16x2_scaled(u32 byte) {
-    const u32 mag = byte & 0x7Fu;
-    const u32 h = mag == 0x7Fu ? 0x7FC0u : ((mag << 4) | ((byte & 0x80u) << 8));
-    return h | (h << 16);
+// The 8 codes of a packed word as the 4 A-fragment registers, bf16 pairs of e2m1 * 2^-126 (see
+// the file comment; pack.rs places the bits): registers 0..2 take sign and magnitude together
+// from one mask of the word shifted by 0, 3 and 6; register 3 takes its sign, low magnitude pair
+// and top magnitude bit from the 4 bits left per half.
+__device__ __forceinline__ void e2m1x8_unpack(u32 w, u32 (&out)[4]) {
+    constexpr u32 kMask = 0x81C081C0u;  // bf16 bits 15 and 8..6 of each half
+    out[0] = w & kMask;
+    out[1] = (w << 3) & kMask;
+    out[2] = (w << 6) & kMask;
+    out[3] = ((w << 1) & 0x80008000u) | ((w >> 4) & 0x00C000C0u) | ((w >> 5) & 0x01000100u);
 }
 
 // a * b exactly (the products here have at most 6 significant bits): fma with -0 keeps signed zeros.
@@ -74,6 +62,17 @@ __device__ __forceinline__ u32 bf16x2_mul(u32 a, u32 b) {
     u32 d;
     asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000u));
     return d;
+}
+
+// A lane's two scale bytes (row g in the low byte, row g + 8 in the next) as broadcast bf16
+// pairs of sq * 2^119: the shift gives sq * 2^-120 (exact, subnormal sq too), then * 2^127 and
+// * 2^112 (bf16 0x7F00, 0x7780) are exact, and sq * 2^119 <= 448 * 2^119 stays finite.
+__device__ __forceinline__ void e4m3x2_unpack(u32 pair, u32& lo, u32& hi) {
+    const u32 y = __byte_perm(pair, 0u, 0x4140);  // byte 0 -> half 0, byte 1 -> half 1
+    const u32 h = ((y & 0x007F007Fu) << 4) | ((y & 0x00800080u) << 8);
+    const u32 s = bf16x2_mul(bf16x2_mul(h, 0x7F007F00u), 0x77807780u);
+    lo = __byte_perm(s, 0u, 0x1010);
+    hi = __byte_perm(s, 0u, 0x3232);
 }
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
@@ -84,39 +83,20 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The activation words of one lane for one 64-column chunk and one token row m: the code-byte
-// pairs 8t..8t+8 (see the file comment), as 8 bf16x2 words (b0, b1 of steps 0..3, in order).
-// W4A16 reads them with two 16-byte loads; W4A4 with one 8-byte load of codes and one scale byte
-// (the lane's 16 columns are exactly one scale block), dequantized like the weights.
-template <bool kA4>
-__device__ __forceinline__ void load_b(
-    const void* __restrict__ a, const u8* __restrict__ a_scales, int m, int m_rows, int k, int chunk, int t,
-    u32 (&b)[8])
-{
+// The activation words of one lane for one 64-column chunk and one token row m: the bf16 column
+// pairs 8t..8t+8 (see the file comment), as 8 bf16x2 words (b0, b1 of steps 0..3, in order), read
+// with two 16-byte loads; zero past M or K.
+__device__ __forceinline__ void load_b(const u16* __restrict__ a, int m, int m_rows, int k, int chunk, int t, u32 (&b)[8]) {
     const int col = chunk * kChunkK + 16 * t;  // first K column of the lane's block
     if (m >= m_rows || col >= k) {
 #pragma unroll
         for (int i = 0; i < 8; ++i) b[i] = 0u;
         return;
     }
-    if (kA4) {
-        const uint2_t c = *reinterpret_cast<const uint2_t*>(static_cast<const u8*>(a) + static_cast<long long>(m) * (k / 2) + col / 2);
-        const long long kp = (k / kBlock + 3) / 4 * 4;
-        const u32 sq = e4m3_to_bf16x2_scaled(a_scales[swizzled_offset(m, col / kBlock, kp)]);
-        u32 lo[4], hi[4];
-        e2m1x8_to_bf16x2_scaled(c.x, lo);
-        e2m1x8_to_bf16x2_scaled(c.y, hi);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            b[i] = bf16x2_mul(lo[i], sq);
-            b[4 + i] = bf16x2_mul(hi[i], sq);
-        }
-    } else {
-        const uint4_t* p = reinterpret_cast<const uint4_t*>(static_cast<const u16*>(a) + static_cast<long long>(m) * k + col);
-        const uint4_t lo = p[0], hi = p[1];
-        b[0] = lo.x; b[1] = lo.y; b[2] = lo.z; b[3] = lo.w;
-        b[4] = hi.x; b[5] = hi.y; b[6] = hi.z; b[7] = hi.w;
-    }
+    const uint4_t* p = reinterpret_cast<const uint4_t*>(a + static_cast<long long>(m) * k + col);
+    const uint4_t lo = p[0], hi = p[1];
+    b[0] = lo.x; b[1] = lo.y; b[2] = lo.z; b[3] = lo.w;
+    b[4] = hi.x; b[5] = hi.y; b[6] = hi.z; b[7] = hi.w;
 }
 
 // The 32-bit shared-window address of a shared-memory pointer.
@@ -137,15 +117,16 @@ __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_gr
 // One warp's ring slot: a chunk's fragment bytes (512) and its 16 x 4 scale bytes (64).
 constexpr int kSlotBytes = 512 + 64;
 
-template <bool kA4, int kMTiles, int kStages>
+template <int kMTiles, int kStages>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
-    const u8* __restrict__ w_scales,     // repacked, [tile][chunk][row 16][block 4]
+    const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
+    const u32* __restrict__ w_nan_rows,  // [tile]: bit r set if row 16 tile + r has a NaN scale
     const float* __restrict__ w_dec,     // [1] weight decode scale
-    const void* __restrict__ a,          // bf16 [M, K] or codes [M, K / 2]
-    const u8* __restrict__ a_scales,     // W4A4: swizzled [roundup(M, 128), roundup(K/16, 4)]
+    const u16* __restrict__ a,           // bf16 [M, K]
     const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
-    int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs, as the simulator)
+    int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs, as the simulator);
+                                         //   W4A16: null
     u16* __restrict__ d,                 // bf16 [M, N]
     int m_rows, int n, int k)
 {
@@ -190,20 +171,19 @@ __device__ __forceinline__ void gemm(
     auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi) {
         const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
         w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
-        sq_lo = e4m3_to_bf16x2_scaled(slot[512 + g * 4 + t]);
-        sq_hi = e4m3_to_bf16x2_scaled(slot[512 + (g + 8) * 4 + t]);
+        e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 512 + 2 * lane), sq_lo, sq_hi);
     };
     auto load_acts = [&](int c, u32 (&b)[kMTiles][8]) {
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt)
-            if (mt < m_tiles) load_b<kA4>(a, a_scales, m0 + mt * kMTile + g, m_rows, k, c, t, b[mt]);
+            if (mt < m_tiles) load_b(a, m0 + mt * kMTile + g, m_rows, k, c, t, b[mt]);
     };
     auto math = [&](const uint4_t& w, u32 sq_lo, u32 sq_hi, const u32 (&b)[kMTiles][8]) {
         const u32 words[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
             u32 frag[4];
-            e2m1x8_to_bf16x2_scaled(words[s], frag);
+            e2m1x8_unpack(words[s], frag);
 #pragma unroll
             for (int r = 0; r < 4; ++r) frag[r] = bf16x2_mul(frag[r], r % 2 == 0 ? sq_lo : sq_hi);
 #pragma unroll
@@ -247,33 +227,30 @@ __device__ __forceinline__ void gemm(
         p[16 + g + 8] = acc[mt][3];
     }
     __syncthreads();
-    const float a_dec = kA4 ? (a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale) : 1.0f;
-    const float alpha = kA4 ? __fmul_rn(a_dec, *w_dec) : *w_dec;
+    const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
+    const u32 nan_rows = w_nan_rows[tile];
     for (int i = threadIdx.x; i < m_tiles * kMTile * 16; i += kThreads) {
         const int token = i / 16, row = i % 16;
         const int m = m0 + token, nn = tile * 16 + row;
         float sum = 0.0f;
         for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * kM + token) * 16 + row]);
-        if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = f32_to_bf16(__fmul_rn(alpha, sum));
+        // sum * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
+        const u16 out = (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
+        if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = out;
     }
 }
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{w4a16,w4a4}_{m8,m16,m24} take up to 8, 16 or 24 tokens per CTA. The
-// m8 kernels fit 64 registers (two CTAs, 32 warps, per SM); the others run one CTA per SM.
-#define NVFP4_GEMM_ENTRIES(suffix, m_tiles, stages, min_blocks)                                                              \
-    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_w4a16_##suffix(                   \
-        const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u16* a, u16* d, int m, int n, \
-        int k) {                                                                                         \
-        gemm<false, m_tiles, stages>(w_codes, w_scales, w_dec, a, nullptr, nullptr, 0, d, m, n, k);       \
-    }                                                                                                    \
-    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_w4a4_##suffix(                    \
-        const uint4_t* w_codes, const u8* w_scales, const float* w_dec, const u8* a_codes,               \
-        const u8* a_scales, const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {      \
-        gemm<true, m_tiles, stages>(w_codes, w_scales, w_dec, a_codes, a_scales, a_scale, a_scale_is_gs, d, m, n, k); \
+// Entry points: nvfp4_gemm_{m8,m16,m24} take up to 8, 16 or 24 tokens per CTA. The m8 kernel fits
+// 64 registers (two CTAs, 32 warps, per SM); the others run one CTA per SM.
+#define NVFP4_GEMM_ENTRY(suffix, m_tiles, stages, min_blocks)                                               \
+    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix(                  \
+        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a, \
+        const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                               \
+        gemm<m_tiles, stages>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);   \
     }
 
-NVFP4_GEMM_ENTRIES(m8, 1, kStages, 2)
-NVFP4_GEMM_ENTRIES(m16, kSmallMTiles, kStages, 1)
-NVFP4_GEMM_ENTRIES(m24, kLargeMTiles, kStages, 1)
+NVFP4_GEMM_ENTRY(m8, 1, kStages, 2)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, kStages, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, kStages, 1)

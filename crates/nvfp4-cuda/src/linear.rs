@@ -1,6 +1,9 @@
 //! The NVFP4 linear layer on the GPU: `D[M, N] = alpha * A[M, K] . W[N, K]^T` (SPEC section 5),
 //! with the weights prepared once from checkpoint form and the activations bf16 (W4A16) or NVFP4
 //! (W4A4: quantized on the fly by the [`Quantizer`], or passed in already quantized).
+//! W4A4 activations are dequantized into a bf16 workspace before the GEMM (`e2m1 * sq` is exact
+//! in bf16, and the decode scale goes into alpha), so both modes run the same GEMM kernels on the
+//! same exact products.
 //!
 //! [`Linear::new`] repacks and uploads the weights (layout in [`crate::pack`]), compiles the
 //! kernels and allocates the workspace for a stated maximum M. [`Linear::forward`] then only
@@ -27,7 +30,6 @@
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig};
 use half::bf16;
 use nvfp4_core::Error as ShapeError;
-use nvfp4_core::block::BLOCK;
 use nvfp4_core::global_scale::{check_scale, gs_from_dec};
 use nvfp4_core::layout::ScaleLayout;
 use nvfp4_core::plan::GemmMode;
@@ -95,16 +97,23 @@ enum ScaleKind {
 /// A linear layer with NVFP4 weights on one device.
 #[derive(Debug)]
 pub struct Linear {
-    device: Device,
     mode: GemmMode,
-    shape: PackedShape,
     max_m: usize,
-    w_codes: CudaSlice<u8>,
-    w_scales: CudaSlice<u8>,
-    w_dec: CudaSlice<f32>,
-    /// The kernel variants, in the order of [`VARIANTS`].
-    gemm: [Kernel; 3],
+    gemm: WeightGemm,
     act: Option<ActivationWorkspace>,
+}
+
+/// The packed weights on the device and the GEMM kernels that read them.
+#[derive(Debug)]
+struct WeightGemm {
+    device: Device,
+    shape: PackedShape,
+    codes: CudaSlice<u8>,
+    scales: CudaSlice<u8>,
+    nan_rows: CudaSlice<u32>,
+    dec: CudaSlice<f32>,
+    /// The kernel variants, in the order of [`VARIANTS`].
+    kernels: [Kernel; 3],
 }
 
 /// W4A4 only: the quantizer and its output buffers.
@@ -114,6 +123,10 @@ struct ActivationWorkspace {
     scale: ActivationScale,
     codes: CudaSlice<u8>,
     scales: CudaSlice<u8>,
+    /// The quantized activations dequantized without their decode scale, `[max M, K]` bf16.
+    exact: CudaSlice<bf16>,
+    /// `[1.0]`: the decode scale for that dequantization.
+    one: CudaSlice<f32>,
     /// Dynamic: the encode scale the quantizer used. Static: `[gs]` for the quantizer.
     gs: CudaSlice<f32>,
     /// Static: `[input_scale]` for the epilogue.
@@ -153,7 +166,16 @@ impl Linear {
         }
         check_scale("weight decode scale", w.dec)?;
         let (mut codes, mut scales) = (vec![0u8; shape.codes_len()], vec![0u8; shape.scales_len()]);
-        pack_weights(w.codes, w.scales, w.n, w.k, &mut codes, &mut scales)?;
+        let mut nan_rows = vec![0u32; shape.tiles];
+        pack_weights(
+            w.codes,
+            w.scales,
+            w.n,
+            w.k,
+            &mut codes,
+            &mut scales,
+            &mut nan_rows,
+        )?;
         let device = registry.device().clone();
         let stream = device.stream().clone();
         let module = registry.get("gemm.cu", &[])?;
@@ -168,6 +190,8 @@ impl Linear {
                 Some(ActivationWorkspace {
                     codes: stream.alloc_zeros(quantizer.codes_len(max_m))?,
                     scales: stream.alloc_zeros(quantizer.scales_len(max_m)?)?,
+                    exact: stream.alloc_zeros(max_m * w.k)?,
+                    one: stream.clone_htod(&[1.0f32])?,
                     gs: stream.clone_htod(&[gs])?,
                     dec: stream.clone_htod(&[dec])?,
                     scale: act,
@@ -175,25 +199,25 @@ impl Linear {
                 })
             }
         };
-        let prefix = match mode {
-            GemmMode::W4A16 => "nvfp4_gemm_w4a16",
-            GemmMode::W4A4 => "nvfp4_gemm_w4a4",
-        };
         let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
-        Ok(Linear {
-            gemm: [
-                module.kernel(&format!("{prefix}_{s0}"), shared_bytes(t0))?,
-                module.kernel(&format!("{prefix}_{s1}"), shared_bytes(t1))?,
-                module.kernel(&format!("{prefix}_{s2}"), shared_bytes(t2))?,
+        let gemm = WeightGemm {
+            kernels: [
+                module.kernel(&format!("nvfp4_gemm_{s0}"), shared_bytes(t0))?,
+                module.kernel(&format!("nvfp4_gemm_{s1}"), shared_bytes(t1))?,
+                module.kernel(&format!("nvfp4_gemm_{s2}"), shared_bytes(t2))?,
             ],
-            w_codes: stream.clone_htod(&codes)?,
-            w_scales: stream.clone_htod(&scales)?,
-            w_dec: stream.clone_htod(&[w.dec])?,
-            act,
+            codes: stream.clone_htod(&codes)?,
+            scales: stream.clone_htod(&scales)?,
+            nan_rows: stream.clone_htod(&nan_rows)?,
+            dec: stream.clone_htod(&[w.dec])?,
             device,
-            mode,
             shape,
+        };
+        Ok(Linear {
+            mode,
             max_m,
+            gemm,
+            act,
         })
     }
 
@@ -204,12 +228,12 @@ impl Linear {
 
     /// Output features N.
     pub fn n(&self) -> usize {
-        self.shape.n
+        self.gemm.shape.n
     }
 
     /// Input features K.
     pub fn k(&self) -> usize {
-        self.shape.k
+        self.gemm.shape.k
     }
 
     /// The status word of the W4A4 input quantizer (bad activation scales), if there is one.
@@ -231,17 +255,6 @@ impl Linear {
         Ok(())
     }
 
-    /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
-    /// and per 8, 16 or 24 tokens.
-    fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
-        let v = VARIANTS
-            .iter()
-            .position(|&(tokens, _)| m <= tokens)
-            .unwrap_or(VARIANTS.len() - 1);
-        let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
-        Ok((v, self.gemm[v].config(grid, (THREADS, 1, 1))?))
-    }
-
     /// `out[M, N] = alpha * x[M, K] . W^T` for bf16 `x` (at least `M * K` elements, 16-byte
     /// aligned); `out` holds at least `M * N` bf16. In W4A4 the input is first quantized with the
     /// layer's [`ActivationScale`] into the layer's workspace.
@@ -255,49 +268,25 @@ impl Linear {
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
         self.check_m(m)?;
-        let stream = self.device.stream().clone();
-        let (v, cfg) = self.variant(m)?;
-        let kernel = &self.gemm[v];
-        let (n, k) = (self.shape.n, self.shape.k);
+        let stream = self.gemm.device.stream().clone();
         match self.act.as_mut() {
-            None => {
-                let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
-                let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
-                let (wc, _wc) = input("packed codes", &self.w_codes, &stream, 0, 16)?;
-                let (ws, _ws) = input("packed scales", &self.w_scales, &stream, 0, 16)?;
-                let (wd, _wd) = input("weight dec", &self.w_dec, &stream, 1, 4)?;
-                let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-                let mut args = kernel_args!(&wc, &ws, &wd, &x_ptr, &out_ptr, &mi, &ni, &ki);
-                // SAFETY: nvfp4_gemm_w4a16_*(const uint4*, const u8*, const float*, const u16*, u16*,
-                // int, int, int): the packed weights were sized by PackedShape for (N, K) and
-                // uploaded whole; x holds M*K bf16 (16-byte aligned), out M*N bf16; the grid is
-                // (tiles, ceil(M / tokens per CTA)) and the kernel guards rows >= M, columns >= N.
-                unsafe { kernel.launch(&stream, cfg, &mut args) }?;
-                Ok(())
-            }
+            None => self.gemm.launch(x, m, None, out),
             Some(act) => {
                 // The output is checked before the quantizer runs, so a bad call changes nothing.
-                drop(output("out", out, &stream, m * n, 2)?);
+                drop(output("out", out, &stream, m * self.gemm.shape.n, 2)?);
                 let source = match act.scale {
                     ActivationScale::Dynamic => ScaleSource::Dynamic(&mut act.gs),
                     ActivationScale::Static(_) => ScaleSource::Static(&act.gs),
                 };
                 act.quantizer
                     .quantize(x, m, source, &mut act.codes, &mut act.scales)?;
-                let (scale, kind) = match act.scale {
+                act.quantizer
+                    .dequantize(&act.codes, &act.scales, m, &act.one, &mut act.exact)?;
+                let scale = match act.scale {
                     ActivationScale::Dynamic => (&act.gs, ScaleKind::Encode),
                     ActivationScale::Static(_) => (&act.dec, ScaleKind::Decode),
                 };
-                Self::launch_w4a4(
-                    kernel,
-                    cfg,
-                    &self.device,
-                    (&self.w_codes, &self.w_scales, &self.w_dec),
-                    (&act.codes, &act.scales, scale, kind),
-                    m,
-                    (n, k),
-                    out,
-                )
+                self.gemm.launch(&act.exact, m, Some(scale), out)
             }
         }
     }
@@ -306,6 +295,9 @@ impl Linear {
     /// (`ScaleLayout::Swizzled.len(M, K/16)` bytes), and their decode scale `dec` (one f32 in
     /// device memory, finite and positive: it is read on the device, and a bad value makes the
     /// output NaN or zero rather than an error). Errors in W4A16 mode.
+    ///
+    /// # Errors
+    /// Zero or too many rows, a W4A16 layer, short or misaligned buffers, launch failures.
     pub fn forward_quantized(
         &mut self,
         codes: &impl DevicePtr<u8>,
@@ -315,62 +307,70 @@ impl Linear {
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
         self.check_m(m)?;
-        if self.mode != GemmMode::W4A4 {
+        let Some(act) = self.act.as_mut() else {
             return Err(ShapeError::InvalidParam {
                 what: "forward_quantized on a W4A16 layer",
                 value: m,
             }
             .into());
-        }
-        let (v, cfg) = self.variant(m)?;
-        let kernel = &self.gemm[v];
-        let (n, k) = (self.shape.n, self.shape.k);
-        Self::launch_w4a4(
-            kernel,
-            cfg,
-            &self.device,
-            (&self.w_codes, &self.w_scales, &self.w_dec),
-            (codes, scales, dec, ScaleKind::Decode),
-            m,
-            (n, k),
-            out,
-        )
+        };
+        let stream = self.gemm.device.stream().clone();
+        drop(output("out", out, &stream, m * self.gemm.shape.n, 2)?);
+        act.quantizer
+            .dequantize(codes, scales, m, &act.one, &mut act.exact)?;
+        self.gemm
+            .launch(&act.exact, m, Some((dec, ScaleKind::Decode)), out)
+    }
+}
+
+impl WeightGemm {
+    /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
+    /// and per 8, 16 or 24 tokens.
+    fn variant(&self, m: usize) -> Result<(&Kernel, LaunchConfig)> {
+        let v = VARIANTS
+            .iter()
+            .position(|&(tokens, _)| m <= tokens)
+            .unwrap_or(VARIANTS.len() - 1);
+        let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
+        let kernel = &self.kernels[v];
+        Ok((kernel, kernel.config(grid, (THREADS, 1, 1))?))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn launch_w4a4(
-        gemm: &Kernel,
-        cfg: LaunchConfig,
-        device: &Device,
-        (w_codes, w_scales, w_dec): (&CudaSlice<u8>, &CudaSlice<u8>, &CudaSlice<f32>),
-        (codes, scales, dec, kind): (
-            &impl DevicePtr<u8>,
-            &impl DevicePtr<u8>,
-            &CudaSlice<f32>,
-            ScaleKind,
-        ),
+    /// `out = alpha * x . W^T` for bf16 `x` (`M * K`, 16-byte aligned): alpha is the weight decode
+    /// scale, times the activation scale `a_scale` when there is one (W4A4).
+    fn launch(
+        &self,
+        x: &impl DevicePtr<bf16>,
         m: usize,
-        (n, k): (usize, usize),
+        a_scale: Option<(&CudaSlice<f32>, ScaleKind)>,
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
-        let stream = device.stream().clone();
-        let scales_len = ScaleLayout::Swizzled.len(m, k / BLOCK)?;
-        let (ac, _ac) = input("activation codes", codes, &stream, m * k / 2, 8)?;
-        let (asc, _as) = input("activation scales", scales, &stream, scales_len, 1)?;
-        let (ad, _ad) = input("activation scale", dec, &stream, 1, 4)?;
+        let stream = self.device.stream().clone();
+        let (kernel, cfg) = self.variant(m)?;
+        let (n, k) = (self.shape.n, self.shape.k);
+        let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
         let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
-        let (wc, _wc) = input("packed codes", w_codes, &stream, 0, 16)?;
-        let (ws, _ws) = input("packed scales", w_scales, &stream, 0, 16)?;
-        let (wd, _wd) = input("weight dec", w_dec, &stream, 1, 4)?;
-        let (mi, ni, ki, kind) = (m as i32, n as i32, k as i32, kind as i32);
+        let (wc, _wc) = input("packed codes", &self.codes, &stream, 0, 16)?;
+        let (ws, _ws) = input("packed scales", &self.scales, &stream, 0, 16)?;
+        let (wn, _wn) = input("NaN rows", &self.nan_rows, &stream, self.shape.tiles, 4)?;
+        let (wd, _wd) = input("weight dec", &self.dec, &stream, 1, 4)?;
+        let (ad, _ad, kind) = match a_scale {
+            Some((d, kind)) => {
+                let (p, g) = input("activation scale", d, &stream, 1, 4)?;
+                (p, Some(g), kind as i32)
+            }
+            None => (0, None, 0),
+        };
+        let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let mut args = kernel_args!(
-            &wc, &ws, &wd, &ac, &asc, &ad, &kind, &out_ptr, &mi, &ni, &ki
+            &wc, &ws, &wn, &wd, &x_ptr, &ad, &kind, &out_ptr, &mi, &ni, &ki
         );
-        // SAFETY: nvfp4_gemm_w4a4_*(const uint4*, const u8*, const float*, const u8*, const u8*,
-        // const float*, int, u16*, int, int, int): the packed weights match (N, K); the activation
-        // codes hold M*K/2 bytes (8-byte aligned) and the swizzled scales their padded length;
-        // out holds M*N bf16; the kernel guards rows >= M and columns >= N.
-        unsafe { gemm.launch(&stream, cfg, &mut args) }?;
+        // SAFETY: nvfp4_gemm_*(const uint4*, const u8*, const u32*, const float*, const u16*,
+        // const float*, int, u16*, int, int, int): the packed weights and NaN-row words were sized
+        // by PackedShape for (N, K) and uploaded whole; x holds M*K bf16 (16-byte aligned), out
+        // M*N bf16; the activation scale is one f32 or null; the grid is (tiles, ceil(M / tokens
+        // per CTA)) and the kernel guards rows >= M and columns >= N.
+        unsafe { kernel.launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
 }
