@@ -83,22 +83,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The activation words of one lane for one 64-column chunk and one token row m: the bf16 column
-// pairs 8t..8t+8 (see the file comment), as 8 bf16x2 words (b0, b1 of steps 0..3, in order), read
-// with two 16-byte loads; zero past M or K.
-__device__ __forceinline__ void load_b(const u16* __restrict__ a, int m, int m_rows, int k, int chunk, int t, u32 (&b)[8]) {
-    const int col = chunk * kChunkK + 16 * t;  // first K column of the lane's block
-    if (m >= m_rows || col >= k) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) b[i] = 0u;
-        return;
-    }
-    const uint4_t* p = reinterpret_cast<const uint4_t*>(a + static_cast<long long>(m) * k + col);
-    const uint4_t lo = p[0], hi = p[1];
-    b[0] = lo.x; b[1] = lo.y; b[2] = lo.z; b[3] = lo.w;
-    b[4] = hi.x; b[5] = hi.y; b[6] = hi.z; b[7] = hi.w;
-}
-
 // The 32-bit shared-window address of a shared-memory pointer.
 __device__ __forceinline__ u32 shared_address(const void* p) {
     u32 addr;
@@ -106,16 +90,21 @@ __device__ __forceinline__ u32 shared_address(const void* p) {
     return addr;
 }
 
-// cp.async (sm_80+): 16 bytes global -> shared (at a shared-window address), bypassing registers.
+// cp.async (sm_80+): 16 bytes global -> shared (at a shared-window address), bypassing registers;
+// or 4 bytes of which the first src_bytes are read and the rest are zero-filled.
 __device__ __forceinline__ void cp_async_16(u32 smem_addr, const void* gmem) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_addr), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_4_fill(u32 smem_addr, const void* gmem, u32 src_bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr), "l"(gmem), "r"(src_bytes));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(kPending)); }
 
-// One warp's ring slot: a chunk's fragment bytes (512) and its 16 x 4 scale bytes (64).
-constexpr int kSlotBytes = 512 + 64;
+// One warp's ring slot: a chunk's fragment bytes (512), its 16 x 4 scale bytes (64), and 64 bytes
+// that lanes 16..31 zero-fill, so that all lanes run the same copy instructions.
+constexpr int kSlotBytes = 512 + 128;
 
 template <int kMTiles, int kStages>
 __device__ __forceinline__ void gemm(
@@ -142,41 +131,58 @@ __device__ __forceinline__ void gemm(
     const int m0 = blockIdx.y * kM;
     const int m_tiles = min(kMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
     const int chunks = (k + kChunkK - 1) / kChunkK;
-    const int per_warp = (chunks + kWarps - 1) / kWarps;
-    const int c_begin = warp * per_warp, c_end = min(chunks, c_begin + per_warp);
+    const int c_begin = warp * chunks / kWarps, c_end = (warp + 1) * chunks / kWarps;
 
     float acc[kMTiles][4];
 #pragma unroll
     for (int i = 0; i < kMTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
 
-    const u8* wc = reinterpret_cast<const u8*>(w_codes) + static_cast<long long>(tile) * chunks * 512;
-    const u8* ws = w_scales + static_cast<long long>(tile) * chunks * 64;
-    // Weights go through the ring in chunk order. Every lane copies its own 16 fragment bytes;
-    // lanes 0..3 also the chunk's 64 scale bytes. Running source pointers, 32-bit ring address.
-    const u32 ring_s = shared_address(ring) + lane * 16;
-    const u8* w_src = wc + static_cast<long long>(c_begin) * 512 + lane * 16;
-    const u8* s_src = ws + static_cast<long long>(c_begin) * 64 + lane * 16;
+    // Weights go through the ring in chunk order: every lane copies its 16 fragment bytes, and 4 of
+    // the chunk's 64 scale bytes (lanes 0..15; lanes 16..31 zero-fill the slot's spare bytes).
+    // Running source pointers, 32-bit ring addresses.
+    const u8* w_src = reinterpret_cast<const u8*>(w_codes) + (static_cast<long long>(tile) * chunks + c_begin) * 512 + lane * 16;
+    const u8* s_src = w_scales + (static_cast<long long>(tile) * chunks + c_begin) * 64 + (lane % 16) * 4;
+    const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
+    const u32 s_bytes = lane < 16 ? 4u : 0u;
     int next_issue = c_begin;
     auto issue = [&]() {
         if (next_issue < c_end) {
-            const u32 slot = ring_s + (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
-            cp_async_16(slot, w_src);
-            if (lane < 4) cp_async_16(slot + 512, s_src);
+            const u32 slot = (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
+            cp_async_16(ring_w + slot, w_src);
+            cp_async_4_fill(ring_s + slot, s_src, s_bytes);
             w_src += 512;
             s_src += 64;
         }
         cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
         ++next_issue;
     };
-    auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi) {
-        const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-        w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
-        e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 512 + 2 * lane), sq_lo, sq_hi);
-    };
-    auto load_acts = [&](int c, u32 (&b)[kMTiles][8]) {
+    // The lane's activation rows (token m0 + 8 mt + g), or null past M: such a lane's B words
+    // stay zero (set once below), and its mma column is never stored anyway.
+    const u16* a_row[kMTiles];
 #pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-            if (mt < m_tiles) load_b(a, m0 + mt * kMTile + g, m_rows, k, c, t, b[mt]);
+    for (int mt = 0; mt < kMTiles; ++mt) {
+        const int m = m0 + mt * kMTile + g;
+        a_row[mt] = m < m_rows ? a + static_cast<long long>(m) * k + 16 * t : nullptr;
+    }
+    const int full_chunks = k / kChunkK;  // chunks with no column past K
+    // The lane's 16 activation columns of chunk c (one scale block, see the file comment) as 8
+    // bf16x2 words: b0, b1 of steps 0..3, in order. Columns past K (only in a last, partial chunk)
+    // read as zero.
+    auto load_acts = [&](int c, u32 (&b)[kMTiles][8]) {
+        const bool in_k = c < full_chunks || c * kChunkK + 16 * t < k;
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+            if (kMTiles > 1 && mt >= m_tiles) break;  // m8: always one tile
+            if (a_row[mt] == nullptr) continue;
+            uint4_t lo = {0u, 0u, 0u, 0u}, hi = {0u, 0u, 0u, 0u};
+            if (in_k) {
+                const uint4_t* p = reinterpret_cast<const uint4_t*>(a_row[mt] + c * kChunkK);
+                lo = p[0];
+                hi = p[1];
+            }
+            b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
+            b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
+        }
     };
     auto math = [&](const uint4_t& w, u32 sq_lo, u32 sq_hi, const u32 (&b)[kMTiles][8]) {
         const u32 words[4] = {w.x, w.y, w.z, w.w};
@@ -188,13 +194,22 @@ __device__ __forceinline__ void gemm(
             for (int r = 0; r < 4; ++r) frag[r] = bf16x2_mul(frag[r], r % 2 == 0 ? sq_lo : sq_hi);
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt)
-                if (mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
+                if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
         }
+    };
+    auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi) {
+        const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+        w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
+        e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 512 + 2 * lane), sq_lo, sq_hi);
     };
 
 #pragma unroll
     for (int i = 0; i < kStages - 1; ++i) issue();
     u32 b0[kMTiles][8], b1[kMTiles][8];
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) b0[mt][i] = b1[mt][i] = 0u;
     if (c_begin < c_end) load_acts(c_begin, b0);
     // Two chunks per iteration: their weights were issued kStages - 1 chunks ahead; activations
     // are loaded one chunk ahead, into the buffer the previous chunk's math has released.
@@ -227,17 +242,18 @@ __device__ __forceinline__ void gemm(
         p[16 + g + 8] = acc[mt][3];
     }
     __syncthreads();
+    const int outputs = m_tiles * kMTile * 16;  // (token, row) pairs of this CTA, < kThreads
+    const int i = threadIdx.x;
+    float sum = 0.0f;
+    if (i < outputs)
+        for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * kM) * 16 + i]);
+    if (i >= outputs) return;
     const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
-    const u32 nan_rows = w_nan_rows[tile];
-    for (int i = threadIdx.x; i < m_tiles * kMTile * 16; i += kThreads) {
-        const int token = i / 16, row = i % 16;
-        const int m = m0 + token, nn = tile * 16 + row;
-        float sum = 0.0f;
-        for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * kM + token) * 16 + row]);
-        // sum * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
-        const u16 out = (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
-        if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = out;
-    }
+    const int token = i / 16, row = i % 16;
+    const int m = m0 + token, nn = tile * 16 + row;
+    // sum * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
+    const u16 out = (w_nan_rows[tile] >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
+    if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = out;
 }
 
 }  // namespace

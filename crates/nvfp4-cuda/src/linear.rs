@@ -49,15 +49,14 @@ const MAX_DIM: usize = 1 << 30;
 
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
-/// The kernel variants of `gemm.cu`, smallest first: tokens per CTA, and the entry-point suffix.
-/// A call takes the first that holds its M. The m8 kernels fit 64 registers, so two CTAs (32
-/// warps) share an SM; the m16 and m24 ones run one CTA per SM.
+/// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
+/// call takes the first that holds its M. The m8 kernel fits
+/// 64 registers, so two CTAs (32 warps) share an SM; the m16 and m24 ones run one CTA per SM.
 const VARIANTS: [(usize, &str); 3] = [(8, "m8"), (16, "m16"), (24, "m24")];
-
 /// Dynamic shared memory of a `gemm.cu` variant: each of the 16 warps' ring of 8 weight slots
-/// (512 code bytes + 64 scale bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
+/// (512 code bytes, 64 scale bytes and 64 spare bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
 fn shared_bytes(tokens: usize) -> u32 {
-    (16 * 8 * (512 + 64) + 16 * tokens * 16 * 4) as u32
+    (16 * 8 * (512 + 128) + 16 * tokens * 16 * 4) as u32
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
@@ -326,14 +325,13 @@ impl Linear {
 impl WeightGemm {
     /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
     /// and per 8, 16 or 24 tokens.
-    fn variant(&self, m: usize) -> Result<(&Kernel, LaunchConfig)> {
+    fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
         let v = VARIANTS
             .iter()
             .position(|&(tokens, _)| m <= tokens)
             .unwrap_or(VARIANTS.len() - 1);
         let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
-        let kernel = &self.kernels[v];
-        Ok((kernel, kernel.config(grid, (THREADS, 1, 1))?))
+        Ok((v, self.kernels[v].config(grid, (THREADS, 1, 1))?))
     }
 
     /// `out = alpha * x . W^T` for bf16 `x` (`M * K`, 16-byte aligned): alpha is the weight decode
@@ -346,7 +344,7 @@ impl WeightGemm {
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
         let stream = self.device.stream().clone();
-        let (kernel, cfg) = self.variant(m)?;
+        let (v, cfg) = self.variant(m)?;
         let (n, k) = (self.shape.n, self.shape.k);
         let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
         let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
@@ -370,7 +368,7 @@ impl WeightGemm {
         // by PackedShape for (N, K) and uploaded whole; x holds M*K bf16 (16-byte aligned), out
         // M*N bf16; the activation scale is one f32 or null; the grid is (tiles, ceil(M / tokens
         // per CTA)) and the kernel guards rows >= M and columns >= N.
-        unsafe { kernel.launch(&stream, cfg, &mut args) }?;
+        unsafe { self.kernels[v].launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
 }

@@ -181,6 +181,35 @@ fn large_m_and_deepseek_k() {
     check(&reg, &w, &x, 16, GemmMode::W4A4, ActivationScale::Dynamic);
 }
 
+/// Long rows (K = 16400: 16 warps of 16 or 17 chunks, the last chunk partial) at decode sizes,
+/// with repeated calls on one layer giving the same bits as a fresh one.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn long_rows_and_repeated_calls() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let (n, k) = (40, 16384 + 16);
+    let w = Weights::random(n, k, 21);
+    for (m, seed) in [(1, 22), (7, 23), (16, 24)] {
+        let x = Rng::new(seed).vec_bf16(m * k, 1.0);
+        for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+            let want = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
+            // One layer, three calls.
+            let s = dev.stream();
+            let mut layer =
+                Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
+            let xd = s.clone_htod(&x).unwrap();
+            let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+            for call in 0..3 {
+                layer.forward(&xd, m, &mut out).unwrap();
+                let got = s.clone_dtoh(&out).unwrap();
+                let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{mode:?} M={m} call {call}");
+            }
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn static_scale_and_prequantized_input() {
