@@ -27,19 +27,20 @@
 //! # Ok::<(), nvfp4_cuda::Error>(())
 //! ```
 
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig};
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, SyncOnDrop};
 use half::bf16;
 use nvfp4_core::Error as ShapeError;
 use nvfp4_core::global_scale::{check_scale, gs_from_dec};
 use nvfp4_core::layout::ScaleLayout;
 use nvfp4_core::plan::GemmMode;
 
+use crate::arch::Arch;
 use crate::buffer::{input, output};
 use crate::device::Device;
 use crate::error::Result;
 use crate::kernel_args;
 use crate::launch::Kernel;
-use crate::pack::{PackedShape, pack_weights};
+use crate::pack::{CHUNK_K, PackedShape, pack_weights};
 use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
@@ -106,14 +107,87 @@ pub struct Linear {
 #[derive(Debug)]
 struct WeightGemm {
     device: Device,
+    weights: PackedWeights,
+    /// The kernel variants, in the order of [`VARIANTS`].
+    kernels: [Kernel; 3],
+    /// The large-M path, where the device has wgmma (sm_90a) and `max M` reaches it.
+    wgmma: Option<WgmmaPath>,
+}
+
+/// The packed weights on the device (layout in [`crate::pack`]).
+#[derive(Debug)]
+struct PackedWeights {
     shape: PackedShape,
     codes: CudaSlice<u8>,
     scales: CudaSlice<u8>,
     nan_rows: CudaSlice<u32>,
     dec: CudaSlice<f32>,
-    /// The kernel variants, in the order of [`VARIANTS`].
-    kernels: [Kernel; 3],
 }
+
+/// The weight-side kernel arguments of a GEMM launch (every GEMM kernel takes them in this order,
+/// then the activations), with the guards that keep them valid until it is enqueued.
+struct WeightArgs<'a> {
+    codes: u64,
+    scales: u64,
+    nan_rows: u64,
+    dec: u64,
+    /// The activation scale word, or 0 (null) in W4A16.
+    a_scale: u64,
+    /// [`ScaleKind`] as the kernels' `a_scale_is_gs`.
+    kind: i32,
+    _guards: [SyncOnDrop<'a>; 4],
+    _scale_guard: Option<SyncOnDrop<'a>>,
+}
+
+impl PackedWeights {
+    fn args<'a>(
+        &'a self,
+        stream: &'a CudaStream,
+        a_scale: Option<(&'a CudaSlice<f32>, ScaleKind)>,
+    ) -> Result<WeightArgs<'a>> {
+        let (codes, g0) = input("packed codes", &self.codes, stream, 0, 16)?;
+        let (scales, g1) = input("packed scales", &self.scales, stream, 0, 16)?;
+        let (nan_rows, g2) = input("NaN rows", &self.nan_rows, stream, self.shape.tiles, 4)?;
+        let (dec, g3) = input("weight dec", &self.dec, stream, 1, 4)?;
+        let (a_scale, scale_guard, kind) = match a_scale {
+            Some((d, kind)) => {
+                let (p, g) = input("activation scale", d, stream, 1, 4)?;
+                (p, Some(g), kind as i32)
+            }
+            None => (0, None, 0),
+        };
+        Ok(WeightArgs {
+            codes,
+            scales,
+            nan_rows,
+            dec,
+            a_scale,
+            kind,
+            _guards: [g0, g1, g2, g3],
+            _scale_guard: scale_guard,
+        })
+    }
+}
+
+/// `gemm_wgmma.cu`: its two kernels and the permuted copy of the activations.
+#[derive(Debug)]
+struct WgmmaPath {
+    permute: Kernel,
+    gemm: Kernel,
+    /// `[max M, roundup(K, 64)]` bf16: the activations in the wgmma K order.
+    permuted: CudaSlice<bf16>,
+}
+
+/// Tokens per CTA of the wgmma kernel (its N), weight rows per CTA, threads per CTA.
+const WGMMA_TOKENS: usize = 128;
+const WGMMA_ROWS: usize = 256;
+const WGMMA_THREADS: u32 = 256;
+/// Dynamic shared memory of the wgmma kernel: 4 stages of (128 x 64 bf16 activations + 16 tiles x
+/// 576 packed weight bytes), plus 1 KiB to align the ring for the 128-byte swizzle.
+const WGMMA_SHARED: u32 = 4 * (128 * 64 * 2 + 16 * 576) + 1024;
+/// The smallest M that takes the wgmma path where there is one: above the largest mma.sync
+/// variant, whose CTAs stream the weights once per 24 tokens.
+const WGMMA_MIN_M: usize = 25;
 
 /// W4A4 only: the quantizer and its output buffers.
 #[derive(Debug)]
@@ -199,18 +273,31 @@ impl Linear {
             }
         };
         let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
+        let wgmma = if device.arch() == Arch::SM90A && max_m >= WGMMA_MIN_M {
+            let module = registry.get("gemm_wgmma.cu", &[])?;
+            Some(WgmmaPath {
+                permute: module.kernel("nvfp4_permute_k", 0)?,
+                gemm: module.kernel("nvfp4_gemm_wgmma", WGMMA_SHARED)?,
+                permuted: stream.alloc_zeros(max_m * shape.chunks * CHUNK_K)?,
+            })
+        } else {
+            None
+        };
         let gemm = WeightGemm {
+            wgmma,
             kernels: [
                 module.kernel(&format!("nvfp4_gemm_{s0}"), shared_bytes(t0))?,
                 module.kernel(&format!("nvfp4_gemm_{s1}"), shared_bytes(t1))?,
                 module.kernel(&format!("nvfp4_gemm_{s2}"), shared_bytes(t2))?,
             ],
-            codes: stream.clone_htod(&codes)?,
-            scales: stream.clone_htod(&scales)?,
-            nan_rows: stream.clone_htod(&nan_rows)?,
-            dec: stream.clone_htod(&[w.dec])?,
+            weights: PackedWeights {
+                codes: stream.clone_htod(&codes)?,
+                scales: stream.clone_htod(&scales)?,
+                nan_rows: stream.clone_htod(&nan_rows)?,
+                dec: stream.clone_htod(&[w.dec])?,
+                shape,
+            },
             device,
-            shape,
         };
         Ok(Linear {
             mode,
@@ -227,12 +314,12 @@ impl Linear {
 
     /// Output features N.
     pub fn n(&self) -> usize {
-        self.gemm.shape.n
+        self.gemm.weights.shape.n
     }
 
     /// Input features K.
     pub fn k(&self) -> usize {
-        self.gemm.shape.k
+        self.gemm.weights.shape.k
     }
 
     /// The status word of the W4A4 input quantizer (bad activation scales), if there is one.
@@ -272,7 +359,13 @@ impl Linear {
             None => self.gemm.launch(x, m, None, out),
             Some(act) => {
                 // The output is checked before the quantizer runs, so a bad call changes nothing.
-                drop(output("out", out, &stream, m * self.gemm.shape.n, 2)?);
+                drop(output(
+                    "out",
+                    out,
+                    &stream,
+                    m * self.gemm.weights.shape.n,
+                    2,
+                )?);
                 let source = match act.scale {
                     ActivationScale::Dynamic => ScaleSource::Dynamic(&mut act.gs),
                     ActivationScale::Static(_) => ScaleSource::Static(&act.gs),
@@ -314,7 +407,13 @@ impl Linear {
             .into());
         };
         let stream = self.gemm.device.stream().clone();
-        drop(output("out", out, &stream, m * self.gemm.shape.n, 2)?);
+        drop(output(
+            "out",
+            out,
+            &stream,
+            m * self.gemm.weights.shape.n,
+            2,
+        )?);
         act.quantizer
             .dequantize(codes, scales, m, &act.one, &mut act.exact)?;
         self.gemm
@@ -330,38 +429,46 @@ impl WeightGemm {
             .iter()
             .position(|&(tokens, _)| m <= tokens)
             .unwrap_or(VARIANTS.len() - 1);
-        let grid = (self.shape.tiles as u32, m.div_ceil(VARIANTS[v].0) as u32, 1);
+        let grid = (
+            self.weights.shape.tiles as u32,
+            m.div_ceil(VARIANTS[v].0) as u32,
+            1,
+        );
         Ok((v, self.kernels[v].config(grid, (THREADS, 1, 1))?))
     }
 
     /// `out = alpha * x . W^T` for bf16 `x` (`M * K`, 16-byte aligned): alpha is the weight decode
-    /// scale, times the activation scale `a_scale` when there is one (W4A4).
+    /// scale, times the activation scale `a_scale` when there is one (W4A4). M from
+    /// [`WGMMA_MIN_M`] on takes the wgmma kernel where there is one.
     fn launch(
-        &self,
+        &mut self,
         x: &impl DevicePtr<bf16>,
         m: usize,
         a_scale: Option<(&CudaSlice<f32>, ScaleKind)>,
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
         let stream = self.device.stream().clone();
-        let (v, cfg) = self.variant(m)?;
-        let (n, k) = (self.shape.n, self.shape.k);
+        let (n, k) = (self.weights.shape.n, self.weights.shape.k);
         let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
         let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
-        let (wc, _wc) = input("packed codes", &self.codes, &stream, 0, 16)?;
-        let (ws, _ws) = input("packed scales", &self.scales, &stream, 0, 16)?;
-        let (wn, _wn) = input("NaN rows", &self.nan_rows, &stream, self.shape.tiles, 4)?;
-        let (wd, _wd) = input("weight dec", &self.dec, &stream, 1, 4)?;
-        let (ad, _ad, kind) = match a_scale {
-            Some((d, kind)) => {
-                let (p, g) = input("activation scale", d, &stream, 1, 4)?;
-                (p, Some(g), kind as i32)
-            }
-            None => (0, None, 0),
-        };
+        if let Some(path) = self.wgmma.as_mut().filter(|_| m >= WGMMA_MIN_M) {
+            return path.launch(&stream, &self.weights, x_ptr, m, a_scale, out_ptr);
+        }
+        let (v, cfg) = self.variant(m)?;
+        let w = self.weights.args(&stream, a_scale)?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let mut args = kernel_args!(
-            &wc, &ws, &wn, &wd, &x_ptr, &ad, &kind, &out_ptr, &mi, &ni, &ki
+            &w.codes,
+            &w.scales,
+            &w.nan_rows,
+            &w.dec,
+            &x_ptr,
+            &w.a_scale,
+            &w.kind,
+            &out_ptr,
+            &mi,
+            &ni,
+            &ki
         );
         // SAFETY: nvfp4_gemm_*(const uint4*, const u8*, const u32*, const float*, const u16*,
         // const float*, int, u16*, int, int, int): the packed weights and NaN-row words were sized
@@ -369,6 +476,65 @@ impl WeightGemm {
         // M*N bf16; the activation scale is one f32 or null; the grid is (tiles, ceil(M / tokens
         // per CTA)) and the kernel guards rows >= M and columns >= N.
         unsafe { self.kernels[v].launch(&stream, cfg, &mut args) }?;
+        Ok(())
+    }
+}
+
+impl WgmmaPath {
+    /// The large-M path: the activations (`x_ptr`, checked for `M * K`) permuted into the wgmma K
+    /// order, then `gemm_wgmma.cu` into `out_ptr` (checked for `M * N`).
+    fn launch(
+        &mut self,
+        stream: &CudaStream,
+        weights: &PackedWeights,
+        x_ptr: u64,
+        m: usize,
+        a_scale: Option<(&CudaSlice<f32>, ScaleKind)>,
+        out_ptr: u64,
+    ) -> Result<()> {
+        let (n, k, chunks) = (weights.shape.n, weights.shape.k, weights.shape.chunks);
+        let (xp, _xp) = output(
+            "permuted x",
+            &mut self.permuted,
+            stream,
+            m * chunks * CHUNK_K,
+            16,
+        )?;
+        let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+        let cfg = self
+            .permute
+            .config(((m * chunks).div_ceil(256) as u32, 1, 1), (256, 1, 1))?;
+        let mut args = kernel_args!(&x_ptr, &mi, &ki, &xp);
+        // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one thread per (row, chunk) of M
+        // rows, reading x's M*K bf16 (K/2 words per row) and writing M * chunks * 64 bf16, the
+        // length checked above; the kernel returns for indices past M * chunks.
+        unsafe { self.permute.launch(stream, cfg, &mut args) }?;
+        let w = weights.args(stream, a_scale)?;
+        let grid = (
+            n.div_ceil(WGMMA_ROWS) as u32,
+            m.div_ceil(WGMMA_TOKENS) as u32,
+            1,
+        );
+        let cfg = self.gemm.config(grid, (WGMMA_THREADS, 1, 1))?;
+        let mut args = kernel_args!(
+            &w.codes,
+            &w.scales,
+            &w.nan_rows,
+            &w.dec,
+            &xp,
+            &w.a_scale,
+            &w.kind,
+            &out_ptr,
+            &mi,
+            &ni,
+            &ki
+        );
+        // SAFETY: nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*,
+        // const float*, int, u16*, int, int, int): the packed weights as for the mma.sync kernels;
+        // xp holds M rows of chunks * 64 permuted bf16 (written above on the same stream); out
+        // M*N bf16; the grid is (ceil(N / 256), ceil(M / 128)), and the kernel guards rows >= M,
+        // columns >= N and weight tiles past N.
+        unsafe { self.gemm.launch(stream, cfg, &mut args) }?;
         Ok(())
     }
 }

@@ -39,7 +39,8 @@ macro_rules! embed {
 pub const KERNEL_SOURCES: &[KernelSource] = &[
     embed!("smoke.cu"),          // runtime self-test: fill, dynamic shared memory
     embed!("quantize.cu"),       // bf16 <-> NVFP4, amax (SPEC 2-4)
-    embed!("gemm.cu"),           // NVFP4-weight GEMM on mma.sync, W4A16 and W4A4 (SPEC 5)
+    embed!("gemm.cu"),           // NVFP4-weight GEMM on mma.sync (SPEC 5): small M, any sm_80+
+    embed!("gemm_wgmma.cu"),     // NVFP4-weight GEMM on wgmma (SPEC 5): large M, sm_90a
     embed!("numerics_probe.cu"), // test probe: every header function, for the GPU tests
 ];
 

@@ -1,0 +1,309 @@
+// gemm_wgmma.cu: the large-M (prefill) GEMM on Hopper's warpgroup MMA (sm_90a), same contract as
+// gemm.cu: D[M, N] = alpha * A[M, K] . W[N, K]^T, NVFP4 weights in gemm.cu's packed layout
+// (pack.rs), bf16 activations, f32 accumulation, one rounding to bf16 (SPEC section 5).
+//
+// Entry points:
+//   nvfp4_permute_k     activations [M, K] -> [M, roundup(K, 64)] with each 64-column chunk in
+//                       the wgmma K order below (zero past K); any sm_80+.
+//   nvfp4_gemm_wgmma    the GEMM on permuted activations; sm_90a only (on other targets it
+//                       compiles to an empty body and the runtime never launches it).
+//
+// Shape (the design of HOPPER_NOTES.md, after Machete / TRT-LLM's mixed-input Hopper kernels):
+// wgmma takes A from registers and B from shared memory, so the weights are the A operand, each
+// dequantized in registers exactly as in gemm.cu (one 16-byte fragment load per lane per chunk
+// and tile: the per-warp layout of wgmma's register A fragment is mma.m16n8k16's), and the tokens
+// are wgmma's N. A CTA owns 256 weight rows (two warpgroups of 128 rows, each two m64 blocks) and
+// 128 tokens; K moves in 64-column chunks through a 4-stage cp.async ring holding, per chunk, the
+// 128 x 64 bf16 activation tile (128-byte swizzled, K-major: what a wgmma descriptor reads) and
+// the 16 weight tiles' packed bytes.
+//
+// K order. gemm.cu's packing hands lane t of a quad the column pairs 8t..8t+8 of a chunk (one
+// scale block), step s the pairs 8t + 2s (fragment registers 0, 1) and 8t + 2s + 1 (registers 2, 3).
+// wgmma's k16 step s reads its 8 column pairs p = 0..7 in memory order, and its register fragment
+// gives thread t the pairs t and t + 4; so position (s, p) of the permuted chunk holds original
+// pair 8 (p % 4) + 2s + p / 4. Every product is still one weight times the activation of the same
+// column; only the order of the sum changes, which SPEC 5's bound allows.
+#include "nvfp4_numerics.cuh"
+
+using namespace nvfp4;
+
+namespace {
+
+constexpr int kChunkK = 64;
+
+struct alignas(16) uint4_t { u32 x, y, z, w; };
+
+}  // namespace
+
+// One thread per (row, chunk): 32 column pairs in, permuted, 32 out; pairs past K are zero.
+extern "C" __global__ void nvfp4_permute_k(const u32* __restrict__ x, int rows, int k, u32* __restrict__ out) {
+    const int chunks = (k + kChunkK - 1) / kChunkK;
+    const long long id = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (id >= static_cast<long long>(rows) * chunks) return;
+    const long long r = id / chunks;
+    const int c = static_cast<int>(id % chunks);
+    const int pairs = k / 2;  // column pairs per input row
+    u32 w[32];
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+        const int pair = c * 32 + j;
+        w[j] = pair < pairs ? x[r * pairs + pair] : 0u;
+    }
+    uint4_t* dst = reinterpret_cast<uint4_t*>(out + (r * chunks + c) * 32);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+        // positions (s, 0..3) and (s, 4..7): original pairs 8p + 2s and 8p + 2s + 1
+        dst[2 * s] = {w[2 * s], w[8 + 2 * s], w[16 + 2 * s], w[24 + 2 * s]};
+        dst[2 * s + 1] = {w[2 * s + 1], w[9 + 2 * s], w[17 + 2 * s], w[25 + 2 * s]};
+    }
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+namespace {
+
+constexpr int kWarpGroups = 2;
+constexpr int kThreads = 128 * kWarpGroups;
+constexpr int kTiles = 16;                       // 16-row weight tiles per CTA: 256 rows
+constexpr int kTokens = 128;                     // wgmma N
+constexpr int kStages = 4;
+constexpr int kBBytes = kTokens * kChunkK * 2;   // activation tile: 128 rows of 128 bytes
+constexpr int kWTileBytes = 512 + 64;            // one tile's packed codes and scales of a chunk
+constexpr int kStageBytes = kBBytes + kTiles * kWTileBytes;
+static_assert(kStageBytes % 1024 == 0, "every stage's activation tile 1024-byte aligned (128-byte swizzle)");
+
+__device__ __forceinline__ u32 shared_address(const void* p) {
+    u32 addr;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(addr) : "l"(p));
+    return addr;
+}
+
+// 16 bytes global -> shared, of which the first src_bytes are read and the rest zero-filled.
+__device__ __forceinline__ void cp_async_16(u32 smem_addr, const void* gmem, u32 src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(kPending)); }
+
+// gemm.cu's unpacking (same bits, same exactness argument): a packed word as 4 A-fragment
+// registers of e2m1 * 2^-126, the scale pair as sq * 2^119, their product e2m1 * sq * 2^-7.
+__device__ __forceinline__ void e2m1x8_unpack(u32 w, u32 (&out)[4]) {
+    constexpr u32 kMask = 0x81C081C0u;
+    out[0] = w & kMask;
+    out[1] = (w << 3) & kMask;
+    out[2] = (w << 6) & kMask;
+    out[3] = ((w << 1) & 0x80008000u) | ((w >> 4) & 0x00C000C0u) | ((w >> 5) & 0x01000100u);
+}
+__device__ __forceinline__ u32 bf16x2_mul(u32 a, u32 b) {
+    u32 d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000u));
+    return d;
+}
+__device__ __forceinline__ void e4m3x2_unpack(u32 pair, u32& lo, u32& hi) {
+    const u32 y = __byte_perm(pair, 0u, 0x4140);
+    const u32 h = ((y & 0x007F007Fu) << 4) | ((y & 0x00800080u) << 8);
+    const u32 s = bf16x2_mul(bf16x2_mul(h, 0x7F007F00u), 0x77807780u);
+    lo = __byte_perm(s, 0u, 0x1010);
+    hi = __byte_perm(s, 0u, 0x3232);
+}
+
+// The shared-memory descriptor of a K-major bf16 operand in the 128-byte swizzle: start address,
+// stride 1024 bytes between 8-row groups, layout type 1 (128B swizzle); the leading offset is
+// unused by this layout.
+__device__ __forceinline__ unsigned long long smem_desc(u32 addr) {
+    return static_cast<unsigned long long>((addr & 0x3FFFFu) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+
+// D[64 x 128] += A[64 x 16] (registers) . B[16 x 128] (shared memory, K-major), f32 accumulators.
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const u32 (&a)[4], unsigned long long desc) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %69, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
+}
+
+}  // namespace
+
+// CTA (x, y): weight rows 256 x onwards, tokens 128 y onwards. Threads: 2 warpgroups; warp w of
+// warpgroup G owns weight tiles 8 G + w (m64 block 0) and 8 G + 4 + w (block 1).
+extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
+    const u8* __restrict__ w_codes,      // packed, [tile][chunk][512] (pack.rs)
+    const u8* __restrict__ w_scales,     // packed, [tile][chunk][64]
+    const u32* __restrict__ w_nan_rows,  // [tile]: bit r set if row 16 tile + r has a NaN scale
+    const float* __restrict__ w_dec,     // [1] weight decode scale
+    const u16* __restrict__ a,           // bf16 [M, roundup(K, 64)], permuted (nvfp4_permute_k)
+    const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
+    int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs); W4A16: null
+    u16* __restrict__ d,                 // bf16 [M, N]
+    int m_rows, int n, int k)
+{
+    extern __shared__ uint4_t smem_raw[];
+    // The 128-byte swizzle repeats every 1024 bytes: align the ring to that.
+    const u32 raw = shared_address(smem_raw);
+    const u32 ring = (raw + 1023u) & ~1023u;
+    u8* ring_ptr = reinterpret_cast<u8*>(smem_raw) + (ring - raw);
+
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int wg = warp / 4, wq = warp % 4;
+    const int chunks = (k + kChunkK - 1) / kChunkK;
+    const int k_pad = chunks * kChunkK;
+    const int tiles = (n + 15) / 16;
+    const int tile0 = blockIdx.x * kTiles;
+    const int m0 = blockIdx.y * kTokens;
+
+    float acc[2][64];
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+#pragma unroll
+        for (int i = 0; i < 64; ++i) acc[b][i] = 0.0f;
+
+    // Copies of chunk c into stage c % kStages, each thread's the same pieces of every chunk: 4
+    // of the activation tile's 1024 16-byte pieces (rows past M zero-filled), 2 of the weight
+    // tiles' 512 code pieces, and threads 0..63 one of their 64 scale pieces (tiles past N
+    // zero-filled). Running source pointers; every thread commits one group per chunk.
+    const u16* b_src[4];
+    u32 b_dst[4], b_bytes[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int piece = tid + i * kThreads, r = piece / 8, u = piece % 8, m = m0 + r;
+        b_src[i] = a + static_cast<long long>(m < m_rows ? m : m_rows - 1) * k_pad + u * 8;
+        b_dst[i] = r * 128 + ((u ^ (r % 8)) * 16);
+        b_bytes[i] = m < m_rows ? 16u : 0u;
+    }
+    const u8* w_src[3];
+    u32 w_dst[3], w_bytes[3], w_step[3];
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+        // i = 0, 1: code piece tid + 256 i (tile piece / 32, 16 bytes q = piece % 32); i = 2: scale
+        // piece tid (tile tid / 4, 16 bytes tid % 4), threads 0..63 only.
+        const int piece = i < 2 ? tid + i * kThreads : tid;
+        const int j = i < 2 ? piece / 32 : piece / 4, q = i < 2 ? piece % 32 : 32 + piece % 4;
+        const int tile = tile0 + j < tiles ? tile0 + j : tiles - 1;
+        const long long tc = static_cast<long long>(tile) * chunks;
+        w_src[i] = i < 2 ? w_codes + tc * 512 + q * 16 : w_scales + tc * 64 + (q - 32) * 16;
+        w_step[i] = i < 2 ? 512u : 64u;
+        w_dst[i] = kBBytes + j * kWTileBytes + q * 16;
+        w_bytes[i] = tile0 + j < tiles ? 16u : 0u;
+    }
+    const bool copies_scales = tid < kTiles * 4;
+    auto issue = [&](int c) {
+        if (c < chunks) {
+            const u32 stage = ring + (c % kStages) * kStageBytes;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
+#pragma unroll
+            for (int i = 0; i < 3; ++i)
+                if (i < 2 || copies_scales) cp_async_16(stage + w_dst[i], w_src[i] + static_cast<long long>(c) * w_step[i], w_bytes[i]);
+        }
+        cp_async_commit();
+    };
+    // Chunk c's weights for this warp, from its stage: per m64 block b, 4 k16 steps of the 4
+    // A-fragment registers.
+    auto dequant = [&](int c, u32 (&frag)[2][4][4]) {
+        const u8* wst = ring_ptr + (c % kStages) * kStageBytes + kBBytes;
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+            const u8* t = wst + (8 * wg + 4 * b + wq) * kWTileBytes;
+            const uint4_t w = *reinterpret_cast<const uint4_t*>(t + lane * 16);
+            u32 lo, hi;
+            e4m3x2_unpack(*reinterpret_cast<const u16*>(t + 512 + 2 * lane), lo, hi);
+            const u32 words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+            for (int s = 0; s < 4; ++s) {
+                e2m1x8_unpack(words[s], frag[b][s]);
+#pragma unroll
+                for (int r = 0; r < 4; ++r) frag[b][s][r] = bf16x2_mul(frag[b][s][r], r % 2 == 0 ? lo : hi);
+            }
+        }
+    };
+    auto mma = [&](int c, const u32 (&frag)[2][4][4]) {
+        const u32 stage = ring + (c % kStages) * kStageBytes;
+        wgmma_fence();
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+            // k16 step s: 32 bytes into each 128-byte activation row (the swizzle applies on top).
+            const unsigned long long desc = smem_desc(stage + s * 32);
+#pragma unroll
+            for (int b = 0; b < 2; ++b) wgmma_m64n128k16(acc[b], frag[b][s], desc);
+        }
+        wgmma_commit();
+    };
+
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s) issue(s);
+    u32 frag0[2][4][4], frag1[2][4][4];
+    cp_async_wait<kStages - 2>();  // chunk 0 (this thread's copies)
+    __syncthreads();               // (everyone's)
+    dequant(0, frag0);
+    // Chunk c's MMAs run while the next chunk's copies are checked, the ring is refilled and the
+    // next chunk is dequantized into the other fragment set.
+    auto step = [&](int c, const u32 (&cur)[2][4][4], u32 (&nxt)[2][4][4]) {
+        mma(c, cur);
+        cp_async_wait<kStages - 3>();  // chunk c + 1 has landed (this thread's copies)
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk c - 1's MMAs are done
+        __syncthreads();               // for every thread: stage c - 1 is free, chunk c + 1 is in
+        issue(c + kStages - 1);        // into the stage of chunk c - 1
+        if (c + 1 < chunks) dequant(c + 1, nxt);
+    };
+    int c = 0;
+    for (; c + 1 < chunks; c += 2) {
+        step(c, frag0, frag1);
+        step(c + 1, frag1, frag0);
+    }
+    if (c < chunks) step(c, frag0, frag1);
+    wgmma_wait0();
+    cp_async_wait<0>();
+
+    // Epilogue: thread (warp wq, lane g t) holds, per m64 block b and 8-token group i, rows
+    // g and g + 8 of its tile for tokens 8 i + 2 t and 8 i + 2 t + 1 (mma.m16n8k16's C layout).
+    const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int b = 0; b < 2; ++b) {
+        const int tile = tile0 + 8 * wg + 4 * b + wq;
+        if (tile >= tiles) continue;
+        const u32 nan_rows = w_nan_rows[tile];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = g + 8 * (e / 2);
+                const int m = m0 + 8 * i + 2 * t + (e % 2), nn = tile * 16 + row;
+                if (m < m_rows && nn < n) {
+                    // acc * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
+                    const u16 v = (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(acc[b][4 * i + e], 128.0f)));
+                    d[static_cast<long long>(m) * n + nn] = v;
+                }
+            }
+        }
+    }
+}
+
+#else
+
+// Not sm_90a: no wgmma. The runtime dispatches the large-M path here only on sm_90a.
+extern "C" __global__ void nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*, const float*, int, u16*,
+                                            int, int, int) {}
+
+#endif
