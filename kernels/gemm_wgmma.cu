@@ -35,27 +35,28 @@ struct alignas(16) uint4_t { u32 x, y, z, w; };
 
 }  // namespace
 
-// One thread per (row, chunk): 32 column pairs in, permuted, 32 out; pairs past K are zero.
-extern "C" __global__ void nvfp4_permute_k(const u32* __restrict__ x, int rows, int k, u32* __restrict__ out) {
+// A 256-thread CTA per 32 chunks of one row: each thread loads one 16-byte unit (4 column pairs)
+// into shared memory, then stores one unit of the permuted order, so that both the loads and the
+// stores of a warp are 512 contiguous bytes. Pairs past K are zero.
+extern "C" __global__ void __launch_bounds__(256) nvfp4_permute_k(const u32* __restrict__ x, int rows, int k, u32* __restrict__ out) {
+    __shared__ uint4_t tile[256];
     const int chunks = (k + kChunkK - 1) / kChunkK;
-    const long long id = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (id >= static_cast<long long>(rows) * chunks) return;
-    const long long r = id / chunks;
-    const int c = static_cast<int>(id % chunks);
-    const int pairs = k / 2;  // column pairs per input row
-    u32 w[32];
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
-        const int pair = c * 32 + j;
-        w[j] = pair < pairs ? x[r * pairs + pair] : 0u;
-    }
-    uint4_t* dst = reinterpret_cast<uint4_t*>(out + (r * chunks + c) * 32);
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-        // positions (s, 0..3) and (s, 4..7): original pairs 8p + 2s and 8p + 2s + 1
-        dst[2 * s] = {w[2 * s], w[8 + 2 * s], w[16 + 2 * s], w[24 + 2 * s]};
-        dst[2 * s + 1] = {w[2 * s + 1], w[9 + 2 * s], w[17 + 2 * s], w[25 + 2 * s]};
-    }
+    const int groups = (chunks + 31) / 32;  // CTAs per row
+    const long long r = blockIdx.x / groups;
+    const int c0 = static_cast<int>(blockIdx.x % groups) * 32;
+    if (r >= rows) return;
+    const int pairs = k / 2;  // column pairs per input row (a multiple of 8: K % 16 == 0)
+    const int i = threadIdx.x;
+    const int pair0 = c0 * 32 + 4 * i;  // first pair of this thread's input unit
+    tile[i] = pair0 < pairs ? *reinterpret_cast<const uint4_t*>(x + r * pairs + pair0) : uint4_t{0u, 0u, 0u, 0u};
+    __syncthreads();
+    // Output unit i: chunk i / 8, step s = (i % 8) / 2, half h = i % 2: positions (s, 4h..4h+3)
+    // hold original pairs 8a + 2s + h, a = 0..3.
+    const int chunk = i / 8, s = (i % 8) / 2, h = i % 2;
+    if (c0 + chunk >= chunks) return;
+    const u32* w = reinterpret_cast<const u32*>(tile) + chunk * 32 + 2 * s + h;
+    const uint4_t v = {w[0], w[8], w[16], w[24]};
+    reinterpret_cast<uint4_t*>(out + (r * chunks + c0 + chunk) * 32)[i % 8] = v;
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -64,13 +65,15 @@ namespace {
 
 constexpr int kWarpGroups = 2;
 constexpr int kThreads = 128 * kWarpGroups;
-constexpr int kTiles = 16;                       // 16-row weight tiles per CTA: 256 rows
-constexpr int kTokens = 128;                     // wgmma N
+constexpr int kTiles = 8;                        // 16-row weight tiles per CTA: 128 rows, one m64 block per warpgroup
+constexpr int kTokens = 256;                     // wgmma N
 constexpr int kStages = 4;
-constexpr int kBBytes = kTokens * kChunkK * 2;   // activation tile: 128 rows of 128 bytes
+constexpr int kBBytes = kTokens * kChunkK * 2;   // activation tile: 256 rows of 128 bytes
 constexpr int kWTileBytes = 512 + 64;            // one tile's packed codes and scales of a chunk
-constexpr int kStageBytes = kBBytes + kTiles * kWTileBytes;
-static_assert(kStageBytes % 1024 == 0, "every stage's activation tile 1024-byte aligned (128-byte swizzle)");
+// A stage: the activation tile, the weight tiles, padding to keep the next tile 1024-byte aligned.
+constexpr int kStageBytes = (kBBytes + kTiles * kWTileBytes + 1023) / 1024 * 1024;
+constexpr int kBPieces = kTokens * 8 / kThreads;  // 16-byte activation pieces per thread and chunk
+static_assert(kTokens * 8 % kThreads == 0 && kTiles * 32 == kThreads && kTiles * 4 <= kThreads, "copy split");
 
 __device__ __forceinline__ u32 shared_address(const void* p) {
     u32 addr;
@@ -119,18 +122,24 @@ __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.a
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
 
-// D[64 x 128] += A[64 x 16] (registers) . B[16 x 128] (shared memory, K-major), f32 accumulators.
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const u32 (&a)[4], unsigned long long desc) {
+// D[64 x 256] += A[64 x 16] (registers) . B[16 x 256] (shared memory, K-major), f32 accumulators.
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const u32 (&a)[4], unsigned long long desc) {
     asm volatile(
         "{\n"
         ".reg .pred p;\n"
-        "setp.ne.b32 p, %69, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "setp.ne.b32 p, %133, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+        "{"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
         "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
         "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n"
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, "
+        "{%128, %129, %130, %131}, %132, p, 1, 1, 0;\n"
         "}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
           "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
@@ -139,14 +148,22 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const u32 (&a)[
           "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
           "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
           "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
 }
 
 }  // namespace
 
-// CTA (x, y): weight rows 256 x onwards, tokens 128 y onwards. Threads: 2 warpgroups; warp w of
-// warpgroup G owns weight tiles 8 G + w (m64 block 0) and 8 G + 4 + w (block 1).
+// CTA (x, y): weight rows 128 x onwards, tokens 256 y onwards. Threads: 2 warpgroups; warp w of
+// warpgroup G owns weight tile 4 G + w (the warpgroup's m64 block).
 extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     const u8* __restrict__ w_codes,      // packed, [tile][chunk][512] (pack.rs)
     const u8* __restrict__ w_scales,     // packed, [tile][chunk][64]
@@ -169,40 +186,37 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     const int chunks = (k + kChunkK - 1) / kChunkK;
     const int k_pad = chunks * kChunkK;
     const int tiles = (n + 15) / 16;
-    const int tile0 = blockIdx.x * kTiles;
+    const int tile0 = blockIdx.x * kTiles;  // 16-row tiles
     const int m0 = blockIdx.y * kTokens;
 
-    float acc[2][64];
+    float acc[kTokens / 2];
 #pragma unroll
-    for (int b = 0; b < 2; ++b)
-#pragma unroll
-        for (int i = 0; i < 64; ++i) acc[b][i] = 0.0f;
+    for (int i = 0; i < kTokens / 2; ++i) acc[i] = 0.0f;
 
-    // Copies of chunk c into stage c % kStages, each thread's the same pieces of every chunk: 4
-    // of the activation tile's 1024 16-byte pieces (rows past M zero-filled), 2 of the weight
-    // tiles' 512 code pieces, and threads 0..63 one of their 64 scale pieces (tiles past N
-    // zero-filled). Running source pointers; every thread commits one group per chunk.
-    const u16* b_src[4];
-    u32 b_dst[4], b_bytes[4];
+    // Copies of chunk c into stage c % kStages, each thread's the same pieces of every chunk: 8
+    // of the activation tile's 2048 16-byte pieces (rows past M zero-filled), one of the weight
+    // tiles' 256 code pieces, and threads 0..31 one of their 32 scale pieces (tiles past N
+    // zero-filled). Every thread commits one group per chunk.
+    const u16* b_src[kBPieces];
+    u32 b_dst[kBPieces], b_bytes[kBPieces];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < kBPieces; ++i) {
         const int piece = tid + i * kThreads, r = piece / 8, u = piece % 8, m = m0 + r;
         b_src[i] = a + static_cast<long long>(m < m_rows ? m : m_rows - 1) * k_pad + u * 8;
         b_dst[i] = r * 128 + ((u ^ (r % 8)) * 16);
         b_bytes[i] = m < m_rows ? 16u : 0u;
     }
-    const u8* w_src[3];
-    u32 w_dst[3], w_bytes[3], w_step[3];
+    const u8* w_src[2];
+    u32 w_dst[2], w_bytes[2], w_step[2];
 #pragma unroll
-    for (int i = 0; i < 3; ++i) {
-        // i = 0, 1: code piece tid + 256 i (tile piece / 32, 16 bytes q = piece % 32); i = 2: scale
-        // piece tid (tile tid / 4, 16 bytes tid % 4), threads 0..63 only.
-        const int piece = i < 2 ? tid + i * kThreads : tid;
-        const int j = i < 2 ? piece / 32 : piece / 4, q = i < 2 ? piece % 32 : 32 + piece % 4;
+    for (int i = 0; i < 2; ++i) {
+        // i = 0: code piece tid (tile tid / 32, 16 bytes q = tid % 32); i = 1: scale piece tid
+        // (tile tid / 4, 16 bytes tid % 4), threads 0..31 only.
+        const int j = i == 0 ? tid / 32 : tid / 4, q = i == 0 ? tid % 32 : 32 + tid % 4;
         const int tile = tile0 + j < tiles ? tile0 + j : tiles - 1;
         const long long tc = static_cast<long long>(tile) * chunks;
-        w_src[i] = i < 2 ? w_codes + tc * 512 + q * 16 : w_scales + tc * 64 + (q - 32) * 16;
-        w_step[i] = i < 2 ? 512u : 64u;
+        w_src[i] = i == 0 ? w_codes + tc * 512 + q * 16 : w_scales + tc * 64 + (q - 32) * 16;
+        w_step[i] = i == 0 ? 512u : 64u;
         w_dst[i] = kBBytes + j * kWTileBytes + q * 16;
         w_bytes[i] = tile0 + j < tiles ? 16u : 0u;
     }
@@ -211,54 +225,47 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
         if (c < chunks) {
             const u32 stage = ring + (c % kStages) * kStageBytes;
 #pragma unroll
-            for (int i = 0; i < 4; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
+            for (int i = 0; i < kBPieces; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
 #pragma unroll
-            for (int i = 0; i < 3; ++i)
-                if (i < 2 || copies_scales) cp_async_16(stage + w_dst[i], w_src[i] + static_cast<long long>(c) * w_step[i], w_bytes[i]);
+            for (int i = 0; i < 2; ++i)
+                if (i == 0 || copies_scales) cp_async_16(stage + w_dst[i], w_src[i] + static_cast<long long>(c) * w_step[i], w_bytes[i]);
         }
         cp_async_commit();
     };
-    // Chunk c's weights for this warp, from its stage: per m64 block b, 4 k16 steps of the 4
-    // A-fragment registers.
-    auto dequant = [&](int c, u32 (&frag)[2][4][4]) {
-        const u8* wst = ring_ptr + (c % kStages) * kStageBytes + kBBytes;
+    // Chunk c's weights for this warp, from its stage: 4 k16 steps of the 4 A-fragment registers.
+    auto dequant = [&](int c, u32 (&frag)[4][4]) {
+        const u8* t = ring_ptr + (c % kStages) * kStageBytes + kBBytes + (4 * wg + wq) * kWTileBytes;
+        const uint4_t w = *reinterpret_cast<const uint4_t*>(t + lane * 16);
+        u32 lo, hi;
+        e4m3x2_unpack(*reinterpret_cast<const u16*>(t + 512 + 2 * lane), lo, hi);
+        const u32 words[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
-        for (int b = 0; b < 2; ++b) {
-            const u8* t = wst + (8 * wg + 4 * b + wq) * kWTileBytes;
-            const uint4_t w = *reinterpret_cast<const uint4_t*>(t + lane * 16);
-            u32 lo, hi;
-            e4m3x2_unpack(*reinterpret_cast<const u16*>(t + 512 + 2 * lane), lo, hi);
-            const u32 words[4] = {w.x, w.y, w.z, w.w};
+        for (int s = 0; s < 4; ++s) {
+            e2m1x8_unpack(words[s], frag[s]);
 #pragma unroll
-            for (int s = 0; s < 4; ++s) {
-                e2m1x8_unpack(words[s], frag[b][s]);
-#pragma unroll
-                for (int r = 0; r < 4; ++r) frag[b][s][r] = bf16x2_mul(frag[b][s][r], r % 2 == 0 ? lo : hi);
-            }
+            for (int r = 0; r < 4; ++r) frag[s][r] = bf16x2_mul(frag[s][r], r % 2 == 0 ? lo : hi);
         }
     };
-    auto mma = [&](int c, const u32 (&frag)[2][4][4]) {
+    auto mma = [&](int c, const u32 (&frag)[4][4]) {
         const u32 stage = ring + (c % kStages) * kStageBytes;
         wgmma_fence();
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
             // k16 step s: 32 bytes into each 128-byte activation row (the swizzle applies on top).
-            const unsigned long long desc = smem_desc(stage + s * 32);
-#pragma unroll
-            for (int b = 0; b < 2; ++b) wgmma_m64n128k16(acc[b], frag[b][s], desc);
+            wgmma_m64n256k16(acc, frag[s], smem_desc(stage + s * 32));
         }
         wgmma_commit();
     };
 
 #pragma unroll
     for (int s = 0; s < kStages - 1; ++s) issue(s);
-    u32 frag0[2][4][4], frag1[2][4][4];
+    u32 frag0[4][4], frag1[4][4];
     cp_async_wait<kStages - 2>();  // chunk 0 (this thread's copies)
     __syncthreads();               // (everyone's)
     dequant(0, frag0);
     // Chunk c's MMAs run while the next chunk's copies are checked, the ring is refilled and the
     // next chunk is dequantized into the other fragment set.
-    auto step = [&](int c, const u32 (&cur)[2][4][4], u32 (&nxt)[2][4][4]) {
+    auto step = [&](int c, const u32 (&cur)[4][4], u32 (&nxt)[4][4]) {
         mma(c, cur);
         cp_async_wait<kStages - 3>();  // chunk c + 1 has landed (this thread's copies)
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk c - 1's MMAs are done
@@ -275,26 +282,23 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     wgmma_wait0();
     cp_async_wait<0>();
 
-    // Epilogue: thread (warp wq, lane g t) holds, per m64 block b and 8-token group i, rows
-    // g and g + 8 of its tile for tokens 8 i + 2 t and 8 i + 2 t + 1 (mma.m16n8k16's C layout).
+    // Epilogue: thread (warp wq, lane g t) holds, per 8-token group i, rows g and g + 8 of its
+    // tile for tokens 8 i + 2 t and 8 i + 2 t + 1 (mma.m16n8k16's C layout, repeated along N).
     const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
     const int g = lane / 4, t = lane % 4;
+    const int tile = tile0 + 4 * wg + wq;
+    if (tile >= tiles) return;
+    const u32 nan_rows = w_nan_rows[tile];
 #pragma unroll
-    for (int b = 0; b < 2; ++b) {
-        const int tile = tile0 + 8 * wg + 4 * b + wq;
-        if (tile >= tiles) continue;
-        const u32 nan_rows = w_nan_rows[tile];
+    for (int i = 0; i < kTokens / 8; ++i) {
 #pragma unroll
-        for (int i = 0; i < 16; ++i) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = g + 8 * (e / 2);
-                const int m = m0 + 8 * i + 2 * t + (e % 2), nn = tile * 16 + row;
-                if (m < m_rows && nn < n) {
-                    // acc * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
-                    const u16 v = (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(acc[b][4 * i + e], 128.0f)));
-                    d[static_cast<long long>(m) * n + nn] = v;
-                }
+        for (int e = 0; e < 4; ++e) {
+            const int row = g + 8 * (e / 2);
+            const int m = m0 + 8 * i + 2 * t + (e % 2), nn = tile * 16 + row;
+            if (m < m_rows && nn < n) {
+                // acc * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
+                const u16 v = (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(acc[4 * i + e], 128.0f)));
+                d[static_cast<long long>(m) * n + nn] = v;
             }
         }
     }

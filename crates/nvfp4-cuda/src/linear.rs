@@ -179,12 +179,13 @@ struct WgmmaPath {
 }
 
 /// Tokens per CTA of the wgmma kernel (its N), weight rows per CTA, threads per CTA.
-const WGMMA_TOKENS: usize = 128;
-const WGMMA_ROWS: usize = 256;
+const WGMMA_TOKENS: usize = 256;
+const WGMMA_ROWS: usize = 128;
 const WGMMA_THREADS: u32 = 256;
-/// Dynamic shared memory of the wgmma kernel: 4 stages of (128 x 64 bf16 activations + 16 tiles x
-/// 576 packed weight bytes), plus 1 KiB to align the ring for the 128-byte swizzle.
-const WGMMA_SHARED: u32 = 4 * (128 * 64 * 2 + 16 * 576) + 1024;
+/// Dynamic shared memory of the wgmma kernel: 4 stages of (256 x 64 bf16 activations + 8 tiles x
+/// 576 packed weight bytes, rounded up to 1 KiB), plus 1 KiB to align the ring for the 128-byte
+/// swizzle.
+const WGMMA_SHARED: u32 = 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024) + 1024;
 /// The smallest M that takes the wgmma path where there is one: above the largest mma.sync
 /// variant, whose CTAs stream the weights once per 24 tokens.
 const WGMMA_MIN_M: usize = 25;
@@ -503,11 +504,11 @@ impl WgmmaPath {
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let cfg = self
             .permute
-            .config(((m * chunks).div_ceil(256) as u32, 1, 1), (256, 1, 1))?;
+            .config(((m * chunks.div_ceil(32)) as u32, 1, 1), (256, 1, 1))?;
         let mut args = kernel_args!(&x_ptr, &mi, &ki, &xp);
-        // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one thread per (row, chunk) of M
-        // rows, reading x's M*K bf16 (K/2 words per row) and writing M * chunks * 64 bf16, the
-        // length checked above; the kernel returns for indices past M * chunks.
+        // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one CTA per 32 chunks of each of the
+        // M rows, reading x's M*K bf16 (K/2 words per row, 16-byte aligned) and writing
+        // M * chunks * 64 bf16, the length checked above; CTAs past the rows return.
         unsafe { self.permute.launch(stream, cfg, &mut args) }?;
         let w = weights.args(stream, a_scale)?;
         let grid = (
@@ -532,7 +533,7 @@ impl WgmmaPath {
         // SAFETY: nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*,
         // const float*, int, u16*, int, int, int): the packed weights as for the mma.sync kernels;
         // xp holds M rows of chunks * 64 permuted bf16 (written above on the same stream); out
-        // M*N bf16; the grid is (ceil(N / 256), ceil(M / 128)), and the kernel guards rows >= M,
+        // M*N bf16; the grid is (ceil(N / 128), ceil(M / 256)), and the kernel guards rows >= M,
         // columns >= N and weight tiles past N.
         unsafe { self.gemm.launch(stream, cfg, &mut args) }?;
         Ok(())
