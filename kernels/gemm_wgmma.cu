@@ -282,24 +282,44 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     wgmma_wait0();
     cp_async_wait<0>();
 
-    // Epilogue: thread (warp wq, lane g t) holds, per 8-token group i, rows g and g + 8 of its
-    // tile for tokens 8 i + 2 t and 8 i + 2 t + 1 (mma.m16n8k16's C layout, repeated along N).
+    // Epilogue, through shared memory (the ring is free now): thread (warp wq, lane g t) holds,
+    // per 8-token group i, rows g and g + 8 of its tile for tokens 8 i + 2 t and 8 i + 2 t + 1
+    // (mma.m16n8k16's C layout, repeated along N); it rounds them into a [token][row] bf16 tile,
+    // which the CTA then stores as 16-byte pieces of output rows.
+    __syncthreads();
+    constexpr int kRows = kTiles * 16;
+    constexpr int kStride = kRows + 8;  // bf16 per tile row: 16-byte aligned, conflict-free writes
+    static_assert(kTokens * kStride * 2 <= kStages * kStageBytes, "the output tile fits the ring");
+    u16* out_tile = reinterpret_cast<u16*>(ring_ptr);
     const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
-    const int g = lane / 4, t = lane % 4;
-    const int tile = tile0 + 4 * wg + wq;
-    if (tile >= tiles) return;
-    const u32 nan_rows = w_nan_rows[tile];
+    {
+        const int g = lane / 4, t = lane % 4;
+        const int tile = tile0 + 4 * wg + wq;
+        const u32 nan_rows = tile < tiles ? w_nan_rows[tile] : 0u;
 #pragma unroll
-    for (int i = 0; i < kTokens / 8; ++i) {
+        for (int i = 0; i < kTokens / 8; ++i) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int row = g + 8 * (e / 2);
-            const int m = m0 + 8 * i + 2 * t + (e % 2), nn = tile * 16 + row;
-            if (m < m_rows && nn < n) {
+            for (int e = 0; e < 4; ++e) {
+                const int row = g + 8 * (e / 2), token = 8 * i + 2 * t + (e % 2);
                 // acc * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
-                const u16 v = (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(acc[4 * i + e], 128.0f)));
-                d[static_cast<long long>(m) * n + nn] = v;
+                out_tile[token * kStride + 16 * (4 * wg + wq) + row] =
+                    (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(acc[4 * i + e], 128.0f)));
             }
+        }
+    }
+    __syncthreads();
+    const int n0 = tile0 * 16;
+    const bool vec = ((reinterpret_cast<unsigned long long>(d) | static_cast<unsigned long long>(n) * 2) & 15) == 0;
+    for (int piece = tid; piece < kTokens * (kRows / 8); piece += kThreads) {
+        const int token = piece / (kRows / 8), col = (piece % (kRows / 8)) * 8;
+        const int m = m0 + token, nn = n0 + col;
+        if (m >= m_rows || nn >= n) continue;
+        const u16* src = out_tile + token * kStride + col;
+        u16* dst = d + static_cast<long long>(m) * n + nn;
+        if (vec && nn + 8 <= n) {
+            *reinterpret_cast<uint4_t*>(dst) = *reinterpret_cast<const uint4_t*>(src);
+        } else {
+            for (int e = 0; e < 8 && nn + e < n; ++e) dst[e] = src[e];
         }
     }
 }

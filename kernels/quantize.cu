@@ -5,13 +5,14 @@
 //   nvfp4_amax_bf16                          amax of |x| as float bits, atomicMax into *amax
 //   nvfp4_quantize_bf16_{linear,swizzled}_{static,dynamic}
 //   nvfp4_dequantize_bf16_{linear,swizzled}
+//   nvfp4_dequantize_bf16_swizzled_permuted   into gemm_wgmma.cu's K order (rows padded to 64)
 //
 // Quantize work split: a CUDA block walks whole rows (grid-stride over rows); in a row, lane i of a
 // warp owns scale block base + i (two 16-byte loads, one 8-byte store of codes), so a warp reads
 // 1 KiB and writes 256 bytes of codes, contiguous. In the swizzled layout the 4 scale columns
 // 4g..4g+3 of a row are 4 consecutive bytes (offset ... + (k % 4)), held by 4 consecutive lanes:
 // one of them writes them as one aligned 32-bit word.
-// The dequantizer gives one thread 4 consecutive blocks.
+// The dequantizer gives one thread 4 consecutive blocks (64 columns).
 //
 // NOTES: in the swizzled layout the grid also covers the padding (rows up to roundup(rows, 128),
 // scale columns up to roundup(K/16, 4)) and writes zeros there, so no separate memset is needed
@@ -168,13 +169,16 @@ __device__ __forceinline__ void quantize_bf16(
     }
 }
 
-template <int kLayout>
+// kPermuted: the output rows are roundup(K, 64) wide, each 64-column chunk in gemm_wgmma.cu's K
+// order (position (s, p) holds column pair 8 (p % 4) + 2s + p / 4), zero past K; one thread's 4
+// blocks are exactly one chunk.
+template <int kLayout, bool kPermuted>
 __device__ __forceinline__ void dequantize_bf16(
     const u8* __restrict__ codes,   // [rows, k / 2]
     const u8* __restrict__ scales,  // linear or swizzled, as written by quantize
     int rows, int k,
     const float* __restrict__ dec_in, // [1] decode scale
-    u16* __restrict__ out,            // [rows, k] bf16
+    u16* __restrict__ out,            // [rows, k] bf16 (kPermuted: [rows, roundup(k, 64)])
     u32* __restrict__ status)
 {
     const int ks = k / kBlock;
@@ -187,14 +191,19 @@ __device__ __forceinline__ void dequantize_bf16(
     const float dec = *dec_in;
     const bool ok = scale_ok(dec);
     if (!ok && tid == 0) atomicOr(status, kStatusBadScale);
+    u32 pairs[kBlocksPerThread * kBlock / 2];  // the thread's column pairs, in order
 #pragma unroll
     for (int j = 0; j < kBlocksPerThread; ++j) {
         const int b = g * kBlocksPerThread + j;
-        if (b >= ks) break;
+        u32* words = pairs + j * (kBlock / 2);
+        if (b >= ks) {
+#pragma unroll
+            for (int i = 0; i < kBlock / 2; ++i) words[i] = 0u;
+            continue;
+        }
         const uint2_t c = *reinterpret_cast<const uint2_t*>(codes + r * (k / 2) + b * (kBlock / 2));
         const u8 s8 = kLayout == kSwizzled ? scales[swizzled_offset(r, b, kp)] : scales[r * ks + b];
         const float sq = e4m3_decode(s8);
-        u32 words[kBlock / 2];
 #pragma unroll
         for (int i = 0; i < kBlock / 2; ++i) {
             const u32 byte = ((i < 4 ? c.x : c.y) >> (8 * (i % 4))) & 0xFFu;
@@ -202,9 +211,24 @@ __device__ __forceinline__ void dequantize_bf16(
             const u16 hi = ok ? f32_to_bf16(__fmul_rn(__fmul_rn(e2m1_decode(byte >> 4), sq), dec)) : 0x7FC0;
             words[i] = static_cast<u32>(lo) | (static_cast<u32>(hi) << 16);
         }
-        uint4_t* dst = reinterpret_cast<uint4_t*>(out + r * k + b * kBlock);
-        dst[0] = {words[0], words[1], words[2], words[3]};
-        dst[1] = {words[4], words[5], words[6], words[7]};
+    }
+    if (kPermuted) {
+        uint4_t* dst = reinterpret_cast<uint4_t*>(out + (r * groups + g) * (kBlocksPerThread * kBlock));
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+            dst[2 * s] = {pairs[2 * s], pairs[8 + 2 * s], pairs[16 + 2 * s], pairs[24 + 2 * s]};
+            dst[2 * s + 1] = {pairs[2 * s + 1], pairs[9 + 2 * s], pairs[17 + 2 * s], pairs[25 + 2 * s]};
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < kBlocksPerThread; ++j) {
+            const int b = g * kBlocksPerThread + j;
+            if (b >= ks) break;
+            const u32* words = pairs + j * (kBlock / 2);
+            uint4_t* dst = reinterpret_cast<uint4_t*>(out + r * k + b * kBlock);
+            dst[0] = {words[0], words[1], words[2], words[3]};
+            dst[1] = {words[4], words[5], words[6], words[7]};
+        }
     }
 }
 
@@ -256,12 +280,13 @@ NVFP4_QUANTIZE_ENTRY(linear, kLinear, dynamic, true)
 NVFP4_QUANTIZE_ENTRY(swizzled, kSwizzled, static, false)
 NVFP4_QUANTIZE_ENTRY(swizzled, kSwizzled, dynamic, true)
 
-#define NVFP4_DEQUANTIZE_ENTRY(layout_name, layout)                                                 \
-    extern "C" __global__ void nvfp4_dequantize_bf16_##layout_name(                               \
+#define NVFP4_DEQUANTIZE_ENTRY(name, layout, permuted)                                             \
+    extern "C" __global__ void nvfp4_dequantize_bf16_##name(                                      \
         const u8* codes, const u8* scales, int rows, int k, const float* dec, u16* out,           \
         u32* status) {                                                                            \
-        dequantize_bf16<layout>(codes, scales, rows, k, dec, out, status);                        \
+        dequantize_bf16<layout, permuted>(codes, scales, rows, k, dec, out, status);              \
     }
 
-NVFP4_DEQUANTIZE_ENTRY(linear, kLinear)
-NVFP4_DEQUANTIZE_ENTRY(swizzled, kSwizzled)
+NVFP4_DEQUANTIZE_ENTRY(linear, kLinear, false)
+NVFP4_DEQUANTIZE_ENTRY(swizzled, kSwizzled, false)
+NVFP4_DEQUANTIZE_ENTRY(swizzled_permuted, kSwizzled, true)

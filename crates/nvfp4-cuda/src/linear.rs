@@ -253,6 +253,7 @@ impl Linear {
         let device = registry.device().clone();
         let stream = device.stream().clone();
         let module = registry.get("gemm.cu", &[])?;
+        let has_wgmma = device.arch() == Arch::SM90A && max_m >= WGMMA_MIN_M;
         let act = match mode {
             GemmMode::W4A16 => None,
             GemmMode::W4A4 => {
@@ -264,7 +265,14 @@ impl Linear {
                 Some(ActivationWorkspace {
                     codes: stream.alloc_zeros(quantizer.codes_len(max_m))?,
                     scales: stream.alloc_zeros(quantizer.scales_len(max_m)?)?,
-                    exact: stream.alloc_zeros(max_m * w.k)?,
+                    // Only the mma.sync kernels read it when the wgmma kernel takes the large M.
+                    exact: stream.alloc_zeros(
+                        if has_wgmma {
+                            max_m.min(WGMMA_MIN_M - 1)
+                        } else {
+                            max_m
+                        } * w.k,
+                    )?,
                     one: stream.clone_htod(&[1.0f32])?,
                     gs: stream.clone_htod(&[gs])?,
                     dec: stream.clone_htod(&[dec])?,
@@ -274,7 +282,7 @@ impl Linear {
             }
         };
         let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
-        let wgmma = if device.arch() == Arch::SM90A && max_m >= WGMMA_MIN_M {
+        let wgmma = if has_wgmma {
             let module = registry.get("gemm_wgmma.cu", &[])?;
             Some(WgmmaPath {
                 permute: module.kernel("nvfp4_permute_k", 0)?,
@@ -373,13 +381,19 @@ impl Linear {
                 };
                 act.quantizer
                     .quantize(x, m, source, &mut act.codes, &mut act.scales)?;
-                act.quantizer
-                    .dequantize(&act.codes, &act.scales, m, &act.one, &mut act.exact)?;
                 let scale = match act.scale {
                     ActivationScale::Dynamic => (&act.gs, ScaleKind::Encode),
                     ActivationScale::Static(_) => (&act.dec, ScaleKind::Decode),
                 };
-                self.gemm.launch(&act.exact, m, Some(scale), out)
+                self.gemm.launch_quantized(
+                    &mut act.quantizer,
+                    &act.one,
+                    &mut act.exact,
+                    (&act.codes, &act.scales),
+                    m,
+                    scale,
+                    out,
+                )
             }
         }
     }
@@ -415,10 +429,15 @@ impl Linear {
             m * self.gemm.weights.shape.n,
             2,
         )?);
-        act.quantizer
-            .dequantize(codes, scales, m, &act.one, &mut act.exact)?;
-        self.gemm
-            .launch(&act.exact, m, Some((dec, ScaleKind::Decode)), out)
+        self.gemm.launch_quantized(
+            &mut act.quantizer,
+            &act.one,
+            &mut act.exact,
+            (codes, scales),
+            m,
+            (dec, ScaleKind::Decode),
+            out,
+        )
     }
 }
 
@@ -453,7 +472,7 @@ impl WeightGemm {
         let (x_ptr, _x) = input("x", x, &stream, m * k, 16)?;
         let (out_ptr, _o) = output("out", out, &stream, m * n, 2)?;
         if let Some(path) = self.wgmma.as_mut().filter(|_| m >= WGMMA_MIN_M) {
-            return path.launch(&stream, &self.weights, x_ptr, m, a_scale, out_ptr);
+            return path.launch(&stream, &self.weights, Some(x_ptr), m, a_scale, out_ptr);
         }
         let (v, cfg) = self.variant(m)?;
         let w = self.weights.args(&stream, a_scale)?;
@@ -481,14 +500,41 @@ impl WeightGemm {
     }
 }
 
+impl WeightGemm {
+    /// W4A4: dequantizes the activations `codes`, `scales` (without their decode scale, so exactly)
+    /// into the layout the chosen kernel reads (for the wgmma kernel, its K order, in one pass),
+    /// then runs it with the activation scale `scale`.
+    #[allow(clippy::too_many_arguments)]
+    fn launch_quantized(
+        &mut self,
+        quantizer: &mut Quantizer,
+        one: &CudaSlice<f32>,
+        exact: &mut CudaSlice<bf16>,
+        (codes, scales): (&impl DevicePtr<u8>, &impl DevicePtr<u8>),
+        m: usize,
+        scale: (&CudaSlice<f32>, ScaleKind),
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        let Some(path) = self.wgmma.as_mut().filter(|_| m >= WGMMA_MIN_M) else {
+            quantizer.dequantize(codes, scales, m, one, exact)?;
+            return self.launch(exact, m, Some(scale), out);
+        };
+        let stream = self.device.stream().clone();
+        let (out_ptr, _o) = output("out", out, &stream, m * self.weights.shape.n, 2)?;
+        quantizer.dequantize_permuted(codes, scales, m, one, &mut path.permuted)?;
+        path.launch(&stream, &self.weights, None, m, Some(scale), out_ptr)
+    }
+}
+
 impl WgmmaPath {
     /// The large-M path: the activations (`x_ptr`, checked for `M * K`) permuted into the wgmma K
-    /// order, then `gemm_wgmma.cu` into `out_ptr` (checked for `M * N`).
+    /// order, or with `None` already there (`permuted`), then `gemm_wgmma.cu` into `out_ptr`
+    /// (checked for `M * N`).
     fn launch(
         &mut self,
         stream: &CudaStream,
         weights: &PackedWeights,
-        x_ptr: u64,
+        x_ptr: Option<u64>,
         m: usize,
         a_scale: Option<(&CudaSlice<f32>, ScaleKind)>,
         out_ptr: u64,
@@ -502,14 +548,16 @@ impl WgmmaPath {
             16,
         )?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-        let cfg = self
-            .permute
-            .config(((m * chunks.div_ceil(32)) as u32, 1, 1), (256, 1, 1))?;
-        let mut args = kernel_args!(&x_ptr, &mi, &ki, &xp);
-        // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one CTA per 32 chunks of each of the
-        // M rows, reading x's M*K bf16 (K/2 words per row, 16-byte aligned) and writing
-        // M * chunks * 64 bf16, the length checked above; CTAs past the rows return.
-        unsafe { self.permute.launch(stream, cfg, &mut args) }?;
+        if let Some(x_ptr) = x_ptr {
+            let cfg = self
+                .permute
+                .config(((m * chunks.div_ceil(32)) as u32, 1, 1), (256, 1, 1))?;
+            let mut args = kernel_args!(&x_ptr, &mi, &ki, &xp);
+            // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one CTA per 32 chunks of each of
+            // the M rows, reading x's M*K bf16 (K/2 words per row, 16-byte aligned) and writing
+            // M * chunks * 64 bf16, the length checked above; CTAs past the rows return.
+            unsafe { self.permute.launch(stream, cfg, &mut args) }?;
+        }
         let w = weights.args(stream, a_scale)?;
         let grid = (
             n.div_ceil(WGMMA_ROWS) as u32,

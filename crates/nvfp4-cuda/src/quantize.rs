@@ -62,6 +62,8 @@ pub struct Quantizer {
     quantize_static: Kernel,
     quantize_dynamic: Kernel,
     dequantize: Kernel,
+    /// Swizzled layout only: the dequantizer into `gemm_wgmma.cu`'s K order.
+    dequantize_permuted: Option<Kernel>,
     amax: Kernel,
     amax_grid: u32,
     row_grid: usize,
@@ -102,6 +104,12 @@ impl Quantizer {
             quantize_static: module.kernel(&(name("quantize") + "_static"), 0)?,
             quantize_dynamic: module.kernel(&(name("quantize") + "_dynamic"), 0)?,
             dequantize: module.kernel(&name("dequantize"), 0)?,
+            dequantize_permuted: match layout {
+                ScaleLayout::Swizzled => {
+                    Some(module.kernel("nvfp4_dequantize_bf16_swizzled_permuted", 0)?)
+                }
+                ScaleLayout::Linear => None,
+            },
             amax: module.kernel("nvfp4_amax_bf16", 0)?,
             amax_grid: device.sm_count()? * 8,
             row_grid: device.sm_count()? as usize * 16,
@@ -168,9 +176,13 @@ impl Quantizer {
     }
 
     /// The dequantizer's grid: one thread per 4 scale blocks of a row.
-    fn dequantize_grid(&self, rows: usize) -> Result<cudarc::driver::LaunchConfig> {
+    fn dequantize_grid(
+        &self,
+        kernel: &Kernel,
+        rows: usize,
+    ) -> Result<cudarc::driver::LaunchConfig> {
         let threads = rows * (self.k / BLOCK).div_ceil(BLOCKS_PER_THREAD);
-        self.dequantize.config(
+        kernel.config(
             (threads.div_ceil(THREADS as usize) as u32, 1, 1),
             (THREADS, 1, 1),
         )
@@ -263,8 +275,37 @@ impl Quantizer {
     /// memory) into `out` (`[rows, K]` bf16, 16-byte aligned), rounding once, as
     /// `nvfp4_cpu::dequantize::dequantize`. A bad `dec` sets [`crate::status::BAD_SCALE`] and
     /// writes NaN.
+    ///
+    /// # Errors
+    /// Zero or too many rows, short or misaligned buffers, launch failures.
     pub fn dequantize(
         &mut self,
+        codes: &impl DevicePtr<u8>,
+        scales: &impl DevicePtr<u8>,
+        rows: usize,
+        dec: &CudaSlice<f32>,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.dequantize_into(false, codes, scales, rows, dec, out)
+    }
+
+    /// As [`Quantizer::dequantize`] (swizzled layout only), but each output row is
+    /// `roundup(K, 64)` wide, every 64-column chunk in the K order of `gemm_wgmma.cu` and zero
+    /// past K: the large-M GEMM's activation operand, written in one pass.
+    pub(crate) fn dequantize_permuted(
+        &mut self,
+        codes: &impl DevicePtr<u8>,
+        scales: &impl DevicePtr<u8>,
+        rows: usize,
+        dec: &CudaSlice<f32>,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.dequantize_into(true, codes, scales, rows, dec, out)
+    }
+
+    fn dequantize_into(
+        &mut self,
+        permuted: bool,
         codes: &impl DevicePtr<u8>,
         scales: &impl DevicePtr<u8>,
         rows: usize,
@@ -274,11 +315,21 @@ impl Quantizer {
         self.check_rows(rows)?;
         let stream = self.device.stream().clone();
         let k = self.k;
+        let (kernel, out_len) = match (permuted, &self.dequantize_permuted) {
+            (false, _) => (&self.dequantize, rows * k),
+            (true, Some(kernel)) => (kernel, rows * k.div_ceil(64) * 64),
+            (true, None) => {
+                return Err(Error::Shape(ShapeError::InvalidParam {
+                    what: "permuted dequantization of a linear-layout quantizer",
+                    value: rows,
+                }));
+            }
+        };
         let (codes_ptr, _c) = input("codes", codes, &stream, rows * k / 2, 8)?;
         let (scales_ptr, _s) = input("scales", scales, &stream, self.scales_len(rows)?, 1)?;
         let (dec_ptr, _d) = input("dec", dec, &stream, 1, 4)?;
-        let (out_ptr, _o) = output("out", out, &stream, rows * k, 16)?;
-        let cfg = self.dequantize_grid(rows)?;
+        let (out_ptr, _o) = output("out", out, &stream, out_len, 16)?;
+        let cfg = self.dequantize_grid(kernel, rows)?;
         let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
         let (rows_i, k_i) = (rows as i32, k as i32);
         let mut args = kernel_args!(
@@ -292,8 +343,9 @@ impl Quantizer {
         );
         // SAFETY: nvfp4_dequantize_bf16_*(const u8*, const u8*, int, int, const float*, u16*, u32*)
         // reads rows*K/2 code bytes (8-byte aligned) and the layout's scales, writes rows*K bf16
-        // (16-byte aligned); all lengths were checked above and the kernel bounds-checks its index.
-        unsafe { self.dequantize.launch(&stream, cfg, &mut args) }?;
+        // (permuted: rows * roundup(K, 64)) 16-byte aligned; all lengths were checked above and
+        // the kernel bounds-checks its index.
+        unsafe { kernel.launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
 }
