@@ -3,6 +3,7 @@
 // (pack.rs), bf16 activations, f32 accumulation, one rounding to bf16 (SPEC section 5).
 //
 // Entry points:
+//   nvfp4_splitk_reduce adds the K parts of a split launch and rounds them (any sm_80+).
 //   nvfp4_permute_k     activations [M, K] -> [M, roundup(K, 64)] with each 64-column chunk in
 //                       the wgmma K order below (zero past K); any sm_80+.
 //   nvfp4_gemm_wgmma    the GEMM on permuted activations; sm_90a only (on other targets it
@@ -173,7 +174,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
     int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs); W4A16: null
     u16* __restrict__ d,                 // bf16 [M, N]
-    int m_rows, int n, int k)
+    int m_rows, int n, int k,
+    int splits,                          // K parts (grid z); > 1: f32 sums into `partials`
+    float* __restrict__ partials)        // splits > 1: [splits][M][N] f32, reduced by nvfp4_splitk_reduce
 {
     extern __shared__ uint4_t smem_raw[];
     // The 128-byte swizzle repeats every 1024 bytes: align the ring to that.
@@ -221,9 +224,14 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
         w_bytes[i] = tile0 + j < tiles ? 16u : 0u;
     }
     const bool copies_scales = tid < kTiles * 4;
-    auto issue = [&](int c) {
-        if (c < chunks) {
-            const u32 stage = ring + (c % kStages) * kStageBytes;
+    // This CTA's K part: chunks c0 .. c0 + len. Below, j counts the part's chunks (its stage is
+    // j % kStages) and c = c0 + j is the chunk of the tensors.
+    const int c0 = static_cast<int>(blockIdx.z) * chunks / splits;
+    const int len = (static_cast<int>(blockIdx.z) + 1) * chunks / splits - c0;
+    auto issue = [&](int j) {
+        if (j < len) {
+            const u32 stage = ring + (j % kStages) * kStageBytes;
+            const int c = c0 + j;
 #pragma unroll
             for (int i = 0; i < kBPieces; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
 #pragma unroll
@@ -262,7 +270,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     u32 frag0[4][4], frag1[4][4];
     cp_async_wait<kStages - 2>();  // chunk 0 (this thread's copies)
     __syncthreads();               // (everyone's)
-    dequant(0, frag0);
+    if (len > 0) dequant(0, frag0);
     // Chunk c's MMAs run while the next chunk's copies are checked, the ring is refilled and the
     // next chunk is dequantized into the other fragment set.
     auto step = [&](int c, const u32 (&cur)[4][4], u32 (&nxt)[4][4]) {
@@ -271,16 +279,32 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk c - 1's MMAs are done
         __syncthreads();               // for every thread: stage c - 1 is free, chunk c + 1 is in
         issue(c + kStages - 1);        // into the stage of chunk c - 1
-        if (c + 1 < chunks) dequant(c + 1, nxt);
+        if (c + 1 < len) dequant(c + 1, nxt);
     };
     int c = 0;
-    for (; c + 1 < chunks; c += 2) {
+    for (; c + 1 < len; c += 2) {
         step(c, frag0, frag1);
         step(c + 1, frag1, frag0);
     }
-    if (c < chunks) step(c, frag0, frag1);
+    if (c < len) step(c, frag0, frag1);
     wgmma_wait0();
     cp_async_wait<0>();
+
+    if (splits > 1) {
+        // This part's f32 sums, [token][row] of the output, for nvfp4_splitk_reduce.
+        float* part = partials + static_cast<long long>(blockIdx.z) * m_rows * n;
+        const int g = lane / 4, t = lane % 4;
+        const int tile = tile0 + 4 * wg + wq;
+#pragma unroll
+        for (int i = 0; i < kTokens / 8; ++i) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int m = m0 + 8 * i + 2 * t + (e % 2), nn = tile * 16 + g + 8 * (e / 2);
+                if (m < m_rows && nn < n) part[static_cast<long long>(m) * n + nn] = acc[4 * i + e];
+            }
+        }
+        return;
+    }
 
     // Epilogue, through shared memory (the ring is free now): thread (warp wq, lane g t) holds,
     // per 8-token group i, rows g and g + 8 of its tile for tokens 8 i + 2 t and 8 i + 2 t + 1
@@ -328,6 +352,22 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
 
 // Not sm_90a: no wgmma. The runtime dispatches the large-M path here only on sm_90a.
 extern "C" __global__ void nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*, const float*, int, u16*,
-                                            int, int, int) {}
+                                            int, int, int, int, float*) {}
 
 #endif
+
+// Split-K epilogue of nvfp4_gemm_wgmma: out[m, n] = bf16(alpha * 2^7 * sum of the parts' sums, in
+// part order), NaN for flagged rows; one thread per output element. Any sm_80+.
+extern "C" __global__ void nvfp4_splitk_reduce(
+    const float* __restrict__ partials, int splits, int m_rows, int n, const u32* __restrict__ w_nan_rows,
+    const float* __restrict__ w_dec, const float* __restrict__ a_scale, int a_scale_is_gs, u16* __restrict__ d)
+{
+    const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const long long total = static_cast<long long>(m_rows) * n;
+    if (i >= total) return;
+    const int nn = static_cast<int>(i % n);
+    float sum = 0.0f;
+    for (int s = 0; s < splits; ++s) sum = __fadd_rn(sum, partials[s * total + i]);
+    const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
+    d[i] = (w_nan_rows[nn / 16] >> (nn % 16)) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
+}

@@ -169,13 +169,29 @@ impl PackedWeights {
     }
 }
 
-/// `gemm_wgmma.cu`: its two kernels and the permuted copy of the activations.
+/// `gemm_wgmma.cu`: its kernels, the permuted copy of the activations and the split-K sums.
 #[derive(Debug)]
 struct WgmmaPath {
     permute: Kernel,
     gemm: Kernel,
+    reduce: Kernel,
     /// `[max M, roundup(K, 64)]` bf16: the activations in the wgmma K order.
     permuted: CudaSlice<bf16>,
+    /// The SMs of the device: a launch with fewer CTAs splits K (see [`wgmma_splits`]).
+    sms: usize,
+    /// f32 sums of the K parts of a split launch, as many as the largest split needs.
+    partials: CudaSlice<f32>,
+}
+
+/// The most K parts of a split wgmma launch.
+const WGMMA_MAX_SPLITS: usize = 8;
+
+/// The K parts of a wgmma launch over `m` tokens: enough to give each of `sms` SMs a CTA when the
+/// (N, M) tiles alone leave SMs idle, at most [`WGMMA_MAX_SPLITS`], and every part at least 4
+/// chunks of K. The parts are summed in a fixed order (deterministic).
+fn wgmma_splits(m: usize, shape: &PackedShape, sms: usize) -> usize {
+    let ctas = shape.n.div_ceil(WGMMA_ROWS) * m.div_ceil(WGMMA_TOKENS);
+    (sms / ctas).clamp(1, WGMMA_MAX_SPLITS.min((shape.chunks / 4).max(1)))
 }
 
 /// Tokens per CTA of the wgmma kernel (its N), weight rows per CTA, threads per CTA.
@@ -284,10 +300,25 @@ impl Linear {
         let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
         let wgmma = if has_wgmma {
             let module = registry.get("gemm_wgmma.cu", &[])?;
+            let sms = device.sm_count()? as usize;
+            // The largest split workspace: for each count of token blocks, its largest M.
+            let partials = (1..=max_m.div_ceil(WGMMA_TOKENS))
+                .map(|blocks| {
+                    let m = max_m.min(blocks * WGMMA_TOKENS);
+                    match wgmma_splits(m, &shape, sms) {
+                        1 => 0,
+                        s => s * m * shape.n,
+                    }
+                })
+                .max()
+                .unwrap_or(0);
             Some(WgmmaPath {
                 permute: module.kernel("nvfp4_permute_k", 0)?,
                 gemm: module.kernel("nvfp4_gemm_wgmma", WGMMA_SHARED)?,
+                reduce: module.kernel("nvfp4_splitk_reduce", 0)?,
                 permuted: stream.alloc_zeros(max_m * shape.chunks * CHUNK_K)?,
+                partials: stream.alloc_zeros(partials.max(1))?,
+                sms,
             })
         } else {
             None
@@ -559,12 +590,21 @@ impl WgmmaPath {
             unsafe { self.permute.launch(stream, cfg, &mut args) }?;
         }
         let w = weights.args(stream, a_scale)?;
+        let splits = wgmma_splits(m, &weights.shape, self.sms);
+        let (partials, _p) = output(
+            "split sums",
+            &mut self.partials,
+            stream,
+            if splits > 1 { splits * m * n } else { 0 },
+            4,
+        )?;
         let grid = (
             n.div_ceil(WGMMA_ROWS) as u32,
             m.div_ceil(WGMMA_TOKENS) as u32,
-            1,
+            splits as u32,
         );
         let cfg = self.gemm.config(grid, (WGMMA_THREADS, 1, 1))?;
+        let splits_i = splits as i32;
         let mut args = kernel_args!(
             &w.codes,
             &w.scales,
@@ -576,14 +616,58 @@ impl WgmmaPath {
             &out_ptr,
             &mi,
             &ni,
-            &ki
+            &ki,
+            &splits_i,
+            &partials
         );
         // SAFETY: nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*,
-        // const float*, int, u16*, int, int, int): the packed weights as for the mma.sync kernels;
-        // xp holds M rows of chunks * 64 permuted bf16 (written above on the same stream); out
-        // M*N bf16; the grid is (ceil(N / 128), ceil(M / 256)), and the kernel guards rows >= M,
-        // columns >= N and weight tiles past N.
+        // const float*, int, u16*, int, int, int, int, float*): the packed weights as for the
+        // mma.sync kernels; xp holds M rows of chunks * 64 permuted bf16 (written above on the same
+        // stream); out M*N bf16; with splits > 1 partials holds splits * M * N f32 (checked above)
+        // and out is written by the reduction below instead; the grid is (ceil(N / 128),
+        // ceil(M / 256), splits), and the kernel guards rows >= M, columns >= N and weight tiles
+        // past N.
         unsafe { self.gemm.launch(stream, cfg, &mut args) }?;
+        if splits > 1 {
+            let cfg = self
+                .reduce
+                .config(((m * n).div_ceil(256) as u32, 1, 1), (256, 1, 1))?;
+            let mut args = kernel_args!(
+                &partials,
+                &splits_i,
+                &mi,
+                &ni,
+                &w.nan_rows,
+                &w.dec,
+                &w.a_scale,
+                &w.kind,
+                &out_ptr
+            );
+            // SAFETY: nvfp4_splitk_reduce(const float*, int, int, int, const u32*, const float*,
+            // const float*, int, u16*): one thread per output element (M*N, bounds-checked),
+            // reading splits * M * N f32 written by the launch above on the same stream, the
+            // NaN-row words and scales as above, writing out's M*N bf16.
+            unsafe { self.reduce.launch(stream, cfg, &mut args) }?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PackedShape, wgmma_splits};
+
+    #[test]
+    fn wgmma_splits_fill_the_sms_and_keep_parts_long() {
+        let shape = |n, k| PackedShape::new(n, k).unwrap();
+        // 2048 x 7168 at M = 256: 16 CTAs on 132 SMs, 112 chunks: 8 parts of 14 chunks.
+        assert_eq!(wgmma_splits(256, &shape(2048, 7168), 132), 8);
+        // 7168 x 16384 at M = 256: 56 CTAs: 2 parts.
+        assert_eq!(wgmma_splits(256, &shape(7168, 16384), 132), 2);
+        // Enough CTAs: no split.
+        assert_eq!(wgmma_splits(4096, &shape(2048, 7168), 132), 1);
+        // Short K: parts of at least 4 chunks.
+        assert_eq!(wgmma_splits(256, &shape(128, 512), 132), 2);
+        assert_eq!(wgmma_splits(256, &shape(128, 128), 132), 1);
     }
 }

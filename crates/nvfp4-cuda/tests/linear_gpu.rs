@@ -181,8 +181,9 @@ fn large_m_and_deepseek_k() {
     check(&reg, &w, &x, 16, GemmMode::W4A4, ActivationScale::Dynamic);
 }
 
-/// Long rows (K = 16400: 16 warps of 16 or 17 chunks, the last chunk partial) at decode sizes,
-/// with repeated calls on one layer giving the same bits as a fresh one.
+/// Long rows (K = 16400, the last chunk partial) at decode sizes (16 warps of 16 or 17 chunks) and
+/// at sizes where the wgmma kernel splits K into parts (summed in a fixed order), with repeated
+/// calls on one layer giving the same bits as a fresh one.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn long_rows_and_repeated_calls() {
@@ -190,7 +191,7 @@ fn long_rows_and_repeated_calls() {
     let reg = KernelRegistry::new(&dev);
     let (n, k) = (40, 16384 + 16);
     let w = Weights::random(n, k, 21);
-    for (m, seed) in [(1, 22), (7, 23), (16, 24)] {
+    for (m, seed) in [(1, 22), (7, 23), (16, 24), (64, 25), (300, 26)] {
         let x = Rng::new(seed).vec_bf16(m * k, 1.0);
         for mode in [GemmMode::W4A16, GemmMode::W4A4] {
             let want = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
