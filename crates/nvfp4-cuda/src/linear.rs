@@ -5,6 +5,14 @@
 //! in bf16, and the decode scale goes into alpha), so both modes run the same GEMM kernels on the
 //! same exact products.
 //!
+//! Kernels: M ≤ 24 runs `kernels/gemm.cu` (`mma.sync`, any sm_80+: the decode path); on sm_90a a
+//! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`), which first copies the activations into the K
+//! order of its register fragments and splits K into parts, summed in a fixed order, when its tiles
+//! alone would leave SMs idle. Device memory besides the packed weights (0.5625 bytes per weight):
+//! for the wgmma path a bf16 copy of `[max M, roundup(K, 64)]` activations and the split sums
+//! (at most a few tiles per SM of f32); in W4A4 the quantized activations and a bf16 buffer of
+//! the rows the mma.sync path takes (`[max M, K]` where there is no wgmma path).
+//!
 //! [`Linear::new`] repacks and uploads the weights (layout in [`crate::pack`]), compiles the
 //! kernels and allocates the workspace for a stated maximum M. [`Linear::forward`] then only
 //! enqueues kernels: no allocation, no host-device copy, no synchronisation, so it can be captured
