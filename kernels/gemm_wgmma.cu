@@ -86,9 +86,28 @@ __device__ __forceinline__ u32 shared_address(const void* p) {
 __device__ __forceinline__ void cp_async_16(u32 smem_addr, const void* gmem, u32 src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr), "l"(gmem), "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(kPending)); }
+
+// mbarriers (sm_80+ arrive/wait; sm_90 parity waits): per stage, "full" completes when every
+// thread's copies into it have landed, "empty" when both warpgroups' MMAs on it are done.
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+// Arrives on the barrier once this thread's earlier cp.async copies have completed.
+__device__ __forceinline__ void mbar_arrive_on_copies(u32 bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    asm volatile(
+        "{\n"
+        ".reg .pred done;\n"
+        "wait_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra wait_%=;\n"
+        "}\n" ::"r"(bar), "r"(parity) : "memory");
+}
 
 // gemm.cu's unpacking (same bits, same exactness argument): a packed word as 4 A-fragment
 // registers of e2m1 * 2^-126, the scale pair as sq * 2^119, their product e2m1 * sq * 2^-7.
@@ -228,21 +247,38 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     // j % kStages) and c = c0 + j is the chunk of the tensors.
     const int c0 = static_cast<int>(blockIdx.z) * chunks / splits;
     const int len = (static_cast<int>(blockIdx.z) + 1) * chunks / splits - c0;
-    auto issue = [&](int j) {
-        if (j < len) {
-            const u32 stage = ring + (j % kStages) * kStageBytes;
-            const int c = c0 + j;
-#pragma unroll
-            for (int i = 0; i < kBPieces; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
-#pragma unroll
-            for (int i = 0; i < 2; ++i)
-                if (i == 0 || copies_scales) cp_async_16(stage + w_dst[i], w_src[i] + static_cast<long long>(c) * w_step[i], w_bytes[i]);
+    // The stages' mbarriers, after the ring: full[st], then empty[st]; all 256 threads arrive on
+    // each, once per use of the stage. No CTA-wide barrier in the main loop: the warpgroups may
+    // drift apart by up to a stage, so one's dequantization overlaps the other's MMAs.
+    const u32 full = ring + kStages * kStageBytes, empty = full + 8 * kStages;
+    if (tid == 0)
+        for (int st = 0; st < kStages; ++st) {
+            mbar_init(full + 8 * st, kThreads);
+            mbar_init(empty + 8 * st, kThreads);
         }
-        cp_async_commit();
+    __syncthreads();
+    // Chunk j into stage j % kStages, once both warpgroups are done with the chunk it held.
+    auto issue = [&](int j) {
+        if (j >= len) return;
+        const int st = j % kStages;
+        if (j >= kStages) mbar_wait(empty + 8 * st, ((j - kStages) / kStages) & 1);
+        const u32 stage = ring + st * kStageBytes;
+        const int c = c0 + j;
+#pragma unroll
+        for (int i = 0; i < kBPieces; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+            if (i == 0 || copies_scales) cp_async_16(stage + w_dst[i], w_src[i] + static_cast<long long>(c) * w_step[i], w_bytes[i]);
+        mbar_arrive_on_copies(full + 8 * st);
     };
-    // Chunk c's weights for this warp, from its stage: 4 k16 steps of the 4 A-fragment registers.
-    auto dequant = [&](int c, u32 (&frag)[4][4]) {
-        const u8* t = ring_ptr + (c % kStages) * kStageBytes + kBBytes + (4 * wg + wq) * kWTileBytes;
+    // Waits until chunk j is in (everyone's copies), then makes it visible to the MMAs' proxy.
+    auto landed = [&](int j) {
+        mbar_wait(full + 8 * (j % kStages), (j / kStages) & 1);
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    };
+    // Chunk j's weights for this warp, from its stage: 4 k16 steps of the 4 A-fragment registers.
+    auto dequant = [&](int j, u32 (&frag)[4][4]) {
+        const u8* t = ring_ptr + (j % kStages) * kStageBytes + kBBytes + (4 * wg + wq) * kWTileBytes;
         const uint4_t w = *reinterpret_cast<const uint4_t*>(t + lane * 16);
         u32 lo, hi;
         e4m3x2_unpack(*reinterpret_cast<const u16*>(t + 512 + 2 * lane), lo, hi);
@@ -254,8 +290,8 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
             for (int r = 0; r < 4; ++r) frag[s][r] = bf16x2_mul(frag[s][r], r % 2 == 0 ? lo : hi);
         }
     };
-    auto mma = [&](int c, const u32 (&frag)[4][4]) {
-        const u32 stage = ring + (c % kStages) * kStageBytes;
+    auto mma = [&](int j, const u32 (&frag)[4][4]) {
+        const u32 stage = ring + (j % kStages) * kStageBytes;
         wgmma_fence();
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
@@ -266,29 +302,31 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     };
 
 #pragma unroll
-    for (int s = 0; s < kStages - 1; ++s) issue(s);
+    for (int j = 0; j < kStages - 1; ++j) issue(j);
     u32 frag0[4][4], frag1[4][4];
-    cp_async_wait<kStages - 2>();  // chunk 0 (this thread's copies)
-    __syncthreads();               // (everyone's)
-    if (len > 0) dequant(0, frag0);
-    // Chunk c's MMAs run while the next chunk's copies are checked, the ring is refilled and the
-    // next chunk is dequantized into the other fragment set.
-    auto step = [&](int c, const u32 (&cur)[4][4], u32 (&nxt)[4][4]) {
-        mma(c, cur);
-        cp_async_wait<kStages - 3>();  // chunk c + 1 has landed (this thread's copies)
-        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk c - 1's MMAs are done
-        __syncthreads();               // for every thread: stage c - 1 is free, chunk c + 1 is in
-        issue(c + kStages - 1);        // into the stage of chunk c - 1
-        if (c + 1 < len) dequant(c + 1, nxt);
-    };
-    int c = 0;
-    for (; c + 1 < len; c += 2) {
-        step(c, frag0, frag1);
-        step(c + 1, frag1, frag0);
+    if (len > 0) {
+        landed(0);
+        dequant(0, frag0);
     }
-    if (c < len) step(c, frag0, frag1);
+    // Chunk j's MMAs run while this warpgroup releases chunk j - 1, refills its stage and
+    // dequantizes chunk j + 1 into the other fragment set.
+    auto step = [&](int j, const u32 (&cur)[4][4], u32 (&nxt)[4][4]) {
+        mma(j, cur);
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk j - 1's MMAs are done
+        if (j > 0) mbar_arrive(empty + 8 * ((j - 1) % kStages));
+        issue(j + kStages - 1);  // into the stage of chunk j - 1
+        if (j + 1 < len) {
+            landed(j + 1);
+            dequant(j + 1, nxt);
+        }
+    };
+    int j = 0;
+    for (; j + 1 < len; j += 2) {
+        step(j, frag0, frag1);
+        step(j + 1, frag1, frag0);
+    }
+    if (j < len) step(j, frag0, frag1);
     wgmma_wait0();
-    cp_async_wait<0>();
 
     if (splits > 1) {
         // This part's f32 sums, [token][row] of the output, for nvfp4_splitk_reduce.

@@ -207,9 +207,9 @@ const WGMMA_TOKENS: usize = 256;
 const WGMMA_ROWS: usize = 128;
 const WGMMA_THREADS: u32 = 256;
 /// Dynamic shared memory of the wgmma kernel: 4 stages of (256 x 64 bf16 activations + 8 tiles x
-/// 576 packed weight bytes, rounded up to 1 KiB), plus 1 KiB to align the ring for the 128-byte
-/// swizzle.
-const WGMMA_SHARED: u32 = 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024) + 1024;
+/// 576 packed weight bytes, rounded up to 1 KiB), 1 KiB to align the ring for the 128-byte
+/// swizzle, and the stages' two mbarriers each.
+const WGMMA_SHARED: u32 = 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024) + 1024 + 4 * 2 * 8;
 /// The smallest M that takes the wgmma path where there is one: above the largest mma.sync
 /// variant, whose CTAs stream the weights once per 24 tokens.
 const WGMMA_MIN_M: usize = 25;
