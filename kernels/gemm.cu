@@ -17,17 +17,11 @@
 // pairs 8t..8t+8 of the chunk (one scale block), step s the pairs 8t + 2s and 8t + 2s + 1. The sum
 // is the same set of exact products; SPEC 5's bound holds for any order.
 //
-// Dequantization is exact in bf16 (E2M1 times E4M3 has at most 6 significant bits) and costs
-// about 3 integer operations per bf16 pair: the packer places each code's sign at bf16 bit 15 and
-// its 3 magnitude bits (e1 e0 m) at bits 8..6 after one shift and mask (Marlin's trick, vLLM
-// `marlin/dequant.h`: the exponent's two low bits and the mantissa's top bit), which reads as
-// e2m1 * 2^-126 (code 1, 0.5, is the bf16 subnormal 2^-127). The scale byte becomes sq * 2^-120 by
-// a shift (bf16 and E4M3 differ only in exponent width, subnormal scales included), then
-// sq * 2^119 by two exact multiplies; one bf16x2 fma (with -0 as addend) per pair then gives
-// e2m1 * sq * 2^-7 exactly. The MMA sums exact products in f32; the epilogue multiplies by 2^7
-// (exact) and alpha, and rounds once to bf16. NaN scale bytes are zeroed by the packer and their
-// rows flagged: such a row's outputs are NaN, as the SPEC's sum is.
-#include "nvfp4_numerics.cuh"
+// Dequantization (nvfp4_gemm.cuh) is exact: each weight becomes e2m1 * sq * 2^-7 in bf16, the MMA
+// sums exact products in f32, and the epilogue multiplies by 2^7 (exact) and alpha, rounding once
+// to bf16. NaN scale bytes are zeroed by the packer and their rows flagged: such a row's outputs
+// are NaN, as the SPEC's sum is.
+#include "nvfp4_gemm.cuh"
 
 using namespace nvfp4;
 
@@ -41,39 +35,7 @@ constexpr int kLargeMTiles = 3;   // the general kernels: up to 24 tokens per CT
 constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
 constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async ring in shared memory)
 
-struct alignas(16) uint4_t { u32 x, y, z, w; };
 static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
-static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16, "one 16-byte load");
-
-// The 8 codes of a packed word as the 4 A-fragment registers, bf16 pairs of e2m1 * 2^-126 (see
-// the file comment; pack.rs places the bits): registers 0..2 take sign and magnitude together
-// from one mask of the word shifted by 0, 3 and 6; register 3 takes its sign, low magnitude pair
-// and top magnitude bit from the 4 bits left per half.
-__device__ __forceinline__ void e2m1x8_unpack(u32 w, u32 (&out)[4]) {
-    constexpr u32 kMask = 0x81C081C0u;  // bf16 bits 15 and 8..6 of each half
-    out[0] = w & kMask;
-    out[1] = (w << 3) & kMask;
-    out[2] = (w << 6) & kMask;
-    out[3] = ((w << 1) & 0x80008000u) | ((w >> 4) & 0x00C000C0u) | ((w >> 5) & 0x01000100u);
-}
-
-// a * b exactly (the products here have at most 6 significant bits): fma with -0 keeps signed zeros.
-__device__ __forceinline__ u32 bf16x2_mul(u32 a, u32 b) {
-    u32 d;
-    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000u));
-    return d;
-}
-
-// A lane's two scale bytes (row g in the low byte, row g + 8 in the next) as broadcast bf16
-// pairs of sq * 2^119: the shift gives sq * 2^-120 (exact, subnormal sq too), then * 2^127 and
-// * 2^112 (bf16 0x7F00, 0x7780) are exact, and sq * 2^119 <= 448 * 2^119 stays finite.
-__device__ __forceinline__ void e4m3x2_unpack(u32 pair, u32& lo, u32& hi) {
-    const u32 y = __byte_perm(pair, 0u, 0x4140);  // byte 0 -> half 0, byte 1 -> half 1
-    const u32 h = ((y & 0x007F007Fu) << 4) | ((y & 0x00800080u) << 8);
-    const u32 s = bf16x2_mul(bf16x2_mul(h, 0x7F007F00u), 0x77807780u);
-    lo = __byte_perm(s, 0u, 0x1010);
-    hi = __byte_perm(s, 0u, 0x3232);
-}
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
     asm volatile(
@@ -82,25 +44,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-
-// The 32-bit shared-window address of a shared-memory pointer.
-__device__ __forceinline__ u32 shared_address(const void* p) {
-    u32 addr;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(addr) : "l"(p));
-    return addr;
-}
-
-// cp.async (sm_80+): 16 bytes global -> shared (at a shared-window address), bypassing registers;
-// or 4 bytes of which the first src_bytes are read and the rest are zero-filled.
-__device__ __forceinline__ void cp_async_16(u32 smem_addr, const void* gmem) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_addr), "l"(gmem));
-}
-__device__ __forceinline__ void cp_async_4_fill(u32 smem_addr, const void* gmem, u32 src_bytes) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(kPending)); }
 
 // One warp's ring slot: a chunk's fragment bytes (512), its 16 x 4 scale bytes (64), and 64 bytes
 // that lanes 16..31 zero-fill, so that all lanes run the same copy instructions.
@@ -149,7 +92,7 @@ __device__ __forceinline__ void gemm(
         if (next_issue < c_end) {
             const u32 slot = (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
             cp_async_16(ring_w + slot, w_src);
-            cp_async_4_fill(ring_s + slot, s_src, s_bytes);
+            cp_async_4(ring_s + slot, s_src, s_bytes);
             w_src += 512;
             s_src += 64;
         }
@@ -185,17 +128,13 @@ __device__ __forceinline__ void gemm(
         }
     };
     auto math = [&](const uint4_t& w, u32 sq_lo, u32 sq_hi, const u32 (&b)[kMTiles][8]) {
-        const u32 words[4] = {w.x, w.y, w.z, w.w};
+        u32 frag[4][4];
+        dequant_chunk(w, sq_lo, sq_hi, frag);
 #pragma unroll
-        for (int s = 0; s < 4; ++s) {
-            u32 frag[4];
-            e2m1x8_unpack(words[s], frag);
-#pragma unroll
-            for (int r = 0; r < 4; ++r) frag[r] = bf16x2_mul(frag[r], r % 2 == 0 ? sq_lo : sq_hi);
+        for (int s = 0; s < 4; ++s)
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt)
-                if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[mt], frag, b[mt][2 * s], b[mt][2 * s + 1]);
-        }
+                if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[mt], frag[s], b[mt][2 * s], b[mt][2 * s + 1]);
     };
     auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi) {
         const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
@@ -248,11 +187,10 @@ __device__ __forceinline__ void gemm(
     if (i < outputs)
         for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * kM) * 16 + i]);
     if (i >= outputs) return;
-    const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
+    const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     const int token = i / 16, row = i % 16;
     const int m = m0 + token, nn = tile * 16 + row;
-    // sum * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
-    const u16 out = (w_nan_rows[tile] >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
+    const u16 out = gemm_output(sum, alpha, w_nan_rows[tile], row);
     if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = out;
 }
 

@@ -24,15 +24,13 @@
 // gives thread t the pairs t and t + 4; so position (s, p) of the permuted chunk holds original
 // pair 8 (p % 4) + 2s + p / 4. Every product is still one weight times the activation of the same
 // column; only the order of the sum changes, which SPEC 5's bound allows.
-#include "nvfp4_numerics.cuh"
+#include "nvfp4_gemm.cuh"
 
 using namespace nvfp4;
 
 namespace {
 
 constexpr int kChunkK = 64;
-
-struct alignas(16) uint4_t { u32 x, y, z, w; };
 
 }  // namespace
 
@@ -76,17 +74,6 @@ constexpr int kStageBytes = (kBBytes + kTiles * kWTileBytes + 1023) / 1024 * 102
 constexpr int kBPieces = kTokens * 8 / kThreads;  // 16-byte activation pieces per thread and chunk
 static_assert(kTokens * 8 % kThreads == 0 && kTiles * 32 == kThreads && kTiles * 4 <= kThreads, "copy split");
 
-__device__ __forceinline__ u32 shared_address(const void* p) {
-    u32 addr;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(addr) : "l"(p));
-    return addr;
-}
-
-// 16 bytes global -> shared, of which the first src_bytes are read and the rest zero-filled.
-__device__ __forceinline__ void cp_async_16(u32 smem_addr, const void* gmem, u32 src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr), "l"(gmem), "r"(src_bytes));
-}
-
 // mbarriers (sm_80+ arrive/wait; sm_90 parity waits): per stage, "full" completes when every
 // thread's copies into it have landed, "empty" when both warpgroups' MMAs on it are done.
 __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
@@ -107,28 +94,6 @@ __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
         "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
         "@!done bra wait_%=;\n"
         "}\n" ::"r"(bar), "r"(parity) : "memory");
-}
-
-// gemm.cu's unpacking (same bits, same exactness argument): a packed word as 4 A-fragment
-// registers of e2m1 * 2^-126, the scale pair as sq * 2^119, their product e2m1 * sq * 2^-7.
-__device__ __forceinline__ void e2m1x8_unpack(u32 w, u32 (&out)[4]) {
-    constexpr u32 kMask = 0x81C081C0u;
-    out[0] = w & kMask;
-    out[1] = (w << 3) & kMask;
-    out[2] = (w << 6) & kMask;
-    out[3] = ((w << 1) & 0x80008000u) | ((w >> 4) & 0x00C000C0u) | ((w >> 5) & 0x01000100u);
-}
-__device__ __forceinline__ u32 bf16x2_mul(u32 a, u32 b) {
-    u32 d;
-    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000u));
-    return d;
-}
-__device__ __forceinline__ void e4m3x2_unpack(u32 pair, u32& lo, u32& hi) {
-    const u32 y = __byte_perm(pair, 0u, 0x4140);
-    const u32 h = ((y & 0x007F007Fu) << 4) | ((y & 0x00800080u) << 8);
-    const u32 s = bf16x2_mul(bf16x2_mul(h, 0x7F007F00u), 0x77807780u);
-    lo = __byte_perm(s, 0u, 0x1010);
-    hi = __byte_perm(s, 0u, 0x3232);
 }
 
 // The shared-memory descriptor of a K-major bf16 operand in the 128-byte swizzle: start address,
@@ -279,16 +244,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     // Chunk j's weights for this warp, from its stage: 4 k16 steps of the 4 A-fragment registers.
     auto dequant = [&](int j, u32 (&frag)[4][4]) {
         const u8* t = ring_ptr + (j % kStages) * kStageBytes + kBBytes + (4 * wg + wq) * kWTileBytes;
-        const uint4_t w = *reinterpret_cast<const uint4_t*>(t + lane * 16);
         u32 lo, hi;
         e4m3x2_unpack(*reinterpret_cast<const u16*>(t + 512 + 2 * lane), lo, hi);
-        const u32 words[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-        for (int s = 0; s < 4; ++s) {
-            e2m1x8_unpack(words[s], frag[s]);
-#pragma unroll
-            for (int r = 0; r < 4; ++r) frag[s][r] = bf16x2_mul(frag[s][r], r % 2 == 0 ? lo : hi);
-        }
+        dequant_chunk(*reinterpret_cast<const uint4_t*>(t + lane * 16), lo, hi, frag);
     };
     auto mma = [&](int j, const u32 (&frag)[4][4]) {
         const u32 stage = ring + (j % kStages) * kStageBytes;
@@ -353,7 +311,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     constexpr int kStride = kRows + 8;  // bf16 per tile row: 16-byte aligned, conflict-free writes
     static_assert(kTokens * kStride * 2 <= kStages * kStageBytes, "the output tile fits the ring");
     u16* out_tile = reinterpret_cast<u16*>(ring_ptr);
-    const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
+    const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     {
         const int g = lane / 4, t = lane % 4;
         const int tile = tile0 + 4 * wg + wq;
@@ -363,9 +321,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 const int row = g + 8 * (e / 2), token = 8 * i + 2 * t + (e % 2);
-                // acc * 2^7 undoes the weights' 2^-7 exactly; alpha then rounds once.
-                out_tile[token * kStride + 16 * (4 * wg + wq) + row] =
-                    (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(acc[4 * i + e], 128.0f)));
+                out_tile[token * kStride + 16 * (4 * wg + wq) + row] = gemm_output(acc[4 * i + e], alpha, nan_rows, row);
             }
         }
     }
@@ -406,6 +362,5 @@ extern "C" __global__ void nvfp4_splitk_reduce(
     const int nn = static_cast<int>(i % n);
     float sum = 0.0f;
     for (int s = 0; s < splits; ++s) sum = __fadd_rn(sum, partials[s * total + i]);
-    const float alpha = a_scale ? __fmul_rn(a_scale_is_gs ? __frcp_rn(*a_scale) : *a_scale, *w_dec) : *w_dec;
-    d[i] = (w_nan_rows[nn / 16] >> (nn % 16)) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
+    d[i] = gemm_output(sum, gemm_alpha(a_scale, a_scale_is_gs, w_dec), w_nan_rows[nn / 16], nn % 16);
 }

@@ -47,6 +47,7 @@ pub const KERNEL_SOURCES: &[KernelSource] = &[
 /// Every shared header (`kernels/*.cuh`), passed to each compilation as an in-memory include.
 pub const HEADERS: &[KernelSource] = &[
     embed!("nvfp4_numerics.cuh"), // the SPEC numerics, mirroring nvfp4-core
+    embed!("nvfp4_gemm.cuh"),     // the GEMM kernels' shared pieces: weight unpacking, cp.async
 ];
 
 /// The kernel source called `name` (e.g. `"smoke.cu"`).
