@@ -4,6 +4,7 @@
 // Entry points (stamped at the bottom):
 //   nvfp4_amax_bf16                          amax of |x| as float bits, atomicMax into *amax
 //   nvfp4_quantize_bf16_{linear,swizzled}_{static,dynamic}
+//   nvfp4_quantize_exact_{rows,permuted}_{static,dynamic}   the exact bf16 values instead
 //   nvfp4_dequantize_bf16_{linear,swizzled}
 //   nvfp4_dequantize_bf16_swizzled_permuted   into gemm_wgmma.cu's K order (rows padded to 64)
 //
@@ -37,6 +38,11 @@ constexpr int kQuantizeMinBlocks = 6;
 
 enum Layout { kLinear = 0, kSwizzled = 1 };
 
+// What the quantizer writes: codes and scales, or the quantized tensor's exact values as bf16
+// (e2m1 * sq, no decode scale: exact in bf16), row-major [rows, K] or in gemm_wgmma.cu's K order
+// ([rows, roundup(K, 64)], each 64-column chunk permuted, zero past K).
+enum Output { kCodes = 0, kExact = 1, kExactPermuted = 2 };
+
 struct alignas(16) uint4_t { u32 x, y, z, w; };
 struct alignas(8) uint2_t { u32 x, y; };
 static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && sizeof(uint2_t) == 8 && alignof(uint2_t) == 8,
@@ -69,11 +75,11 @@ __device__ __forceinline__ bool global_scale(const float* gs_in, const u32* amax
 // |x| bit patterns two at a time (__vmaxu2: 16-bit lanes; for non-negative floats the bit order is
 // the numeric order, and a pattern above +Inf's is a NaN); each element is then |x| * os, encoded
 // by magnitude, with the sign bit of x (os >= 0, so y = x * os has the sign of x).
-template <int kLayout>
+template <int kLayout, int kOut>
 __device__ __forceinline__ void quantize_one_block(
     const uint4_t p, const uint4_t q, int b, int ks, int grid_blocks, long long scale_row_base,
     u8* __restrict__ codes_row, u8* __restrict__ scales_row_linear, u8* __restrict__ scales,
-    const float* __restrict__ os_table, float gs, bool ok)
+    u16* __restrict__ exact_row, const float* __restrict__ os_table, float gs, bool ok)
 {
     const u32 w[8] = {p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w};
     u32 m2 = 0;
@@ -105,6 +111,32 @@ __device__ __forceinline__ void quantize_one_block(
     }
     if (!ok) s8 = kE4m3Nan;
     if (b >= ks) s8 = 0;  // padding scale column of the swizzled layout
+    if (kOut != kCodes) {
+        // The block's values e2m1 * sq, rounded to bf16 exactly as the dequantizer with decode
+        // scale 1 does (the products are exact). Word j holds columns 2j, 2j + 1 of the block.
+        const float sq = e4m3_decode(s8);
+        u32 words[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            const u32 byte = (packed[j / 4] >> (8 * (j % 4))) & 0xFFu;
+            words[j] = static_cast<u32>(f32_to_bf16(__fmul_rn(e2m1_decode(byte & 0xFu), sq))) |
+                       (static_cast<u32>(f32_to_bf16(__fmul_rn(e2m1_decode(byte >> 4), sq))) << 16);
+        }
+        if (kOut == kExact) {
+            if (b < ks) {
+                uint4_t* dst = reinterpret_cast<uint4_t*>(exact_row + static_cast<long long>(b) * kBlock);
+                dst[0] = {words[0], words[1], words[2], words[3]};
+                dst[1] = {words[4], words[5], words[6], words[7]};
+            }
+        } else if (b < grid_blocks) {
+            // Block t = b % 4 of chunk b / 4: its word j (pair 8t + j of the chunk) goes to pair
+            // 8 (j / 2) + 4 (j % 2) + t of the permuted chunk (gemm_wgmma.cu's K order).
+            u32* chunk = reinterpret_cast<u32*>(exact_row) + static_cast<long long>(b / 4) * 32;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) chunk[8 * (j / 2) + 4 * (j % 2) + b % 4] = words[j];
+        }
+        return;
+    }
     if (b < ks) {
         const uint2_t out = {packed[0], packed[1]};
         *reinterpret_cast<uint2_t*>(codes_row + static_cast<long long>(b) * 8) = out;
@@ -120,7 +152,7 @@ __device__ __forceinline__ void quantize_one_block(
     }
 }
 
-template <int kLayout, bool kDynamic>
+template <int kLayout, bool kDynamic, int kOut>
 __device__ __forceinline__ void quantize_bf16(
     const u16* __restrict__ x,       // [rows, k] bf16
     int rows, int k,
@@ -129,6 +161,7 @@ __device__ __forceinline__ void quantize_bf16(
     float* __restrict__ gs_out,      // dynamic: [1] receives the encode scale used (NaN if bad)
     u8* __restrict__ codes,          // [rows, k / 2]
     u8* __restrict__ scales,         // linear [rows, k/16] or swizzled [roundup(rows,128), roundup(k/16,4)]
+    u16* __restrict__ exact,         // kOut != kCodes: the exact bf16 values instead of codes/scales
     u32* __restrict__ status)        // [1] status bits
 {
     float gs;
@@ -147,14 +180,16 @@ __device__ __forceinline__ void quantize_bf16(
     for (long long r = blockIdx.x; r < grid_rows<kLayout>(rows); r += gridDim.x) {
         // swizzled_offset(r, 4g, kp) = scale_row_base + g * 512
         const long long scale_row_base = swizzled_offset(r, 0, kp);
-        if (r >= rows) {  // swizzled padding row: zero scale words only
-            for (int g = threadIdx.x; g < groups; g += blockDim.x)
-                *reinterpret_cast<u32*>(scales + scale_row_base + static_cast<long long>(g) * 512) = 0u;
+        if (r >= rows) {  // swizzled padding row: zero scale words only (none when writing values)
+            if (kOut == kCodes)
+                for (int g = threadIdx.x; g < groups; g += blockDim.x)
+                    *reinterpret_cast<u32*>(scales + scale_row_base + static_cast<long long>(g) * 512) = 0u;
             continue;
         }
         const uint4_t* row = reinterpret_cast<const uint4_t*>(x + r * k);
         u8* codes_row = codes + r * (k / 2);
         u8* scales_row = scales + r * ks;
+        u16* exact_row = exact + r * (kOut == kExactPermuted ? static_cast<long long>(groups) * 64 : k);
         // Two blocks per lane per step: all four 16-byte loads are issued before any arithmetic.
         for (int base = warp_base; base < grid_blocks; base += step) {  // warp-uniform
             const int b0 = base + lane;
@@ -162,9 +197,9 @@ __device__ __forceinline__ void quantize_bf16(
             const uint4_t zero = {0u, 0u, 0u, 0u};
             const uint4_t p0 = b0 < ks ? row[2 * b0] : zero, q0 = b0 < ks ? row[2 * b0 + 1] : zero;
             const uint4_t p1 = b1 < ks ? row[2 * b1] : zero, q1 = b1 < ks ? row[2 * b1 + 1] : zero;
-            quantize_one_block<kLayout>(p0, q0, b0, ks, grid_blocks, scale_row_base, codes_row, scales_row, scales, os_table, gs, ok);
+            quantize_one_block<kLayout, kOut>(p0, q0, b0, ks, grid_blocks, scale_row_base, codes_row, scales_row, scales, exact_row, os_table, gs, ok);
             if (base + static_cast<int>(blockDim.x) < grid_blocks)
-                quantize_one_block<kLayout>(p1, q1, b1, ks, grid_blocks, scale_row_base, codes_row, scales_row, scales, os_table, gs, ok);
+                quantize_one_block<kLayout, kOut>(p1, q1, b1, ks, grid_blocks, scale_row_base, codes_row, scales_row, scales, exact_row, os_table, gs, ok);
         }
     }
 }
@@ -272,13 +307,27 @@ extern "C" __global__ void nvfp4_amax_bf16(const u16* __restrict__ x, long long 
     extern "C" __global__ void __launch_bounds__(256, kQuantizeMinBlocks) nvfp4_quantize_bf16_##layout_name##_##mode_name( \
         const u16* x, int rows, int k, const float* gs_in, const u32* amax, float* gs_out,        \
         u8* codes, u8* scales, u32* status) {                                                     \
-        quantize_bf16<layout, dynamic>(x, rows, k, gs_in, amax, gs_out, codes, scales, status);   \
+        quantize_bf16<layout, dynamic, kCodes>(x, rows, k, gs_in, amax, gs_out, codes, scales, nullptr, status); \
     }
 
 NVFP4_QUANTIZE_ENTRY(linear, kLinear, static, false)
 NVFP4_QUANTIZE_ENTRY(linear, kLinear, dynamic, true)
 NVFP4_QUANTIZE_ENTRY(swizzled, kSwizzled, static, false)
 NVFP4_QUANTIZE_ENTRY(swizzled, kSwizzled, dynamic, true)
+
+// Quantize and write the exact bf16 values (row-major, or permuted for gemm_wgmma.cu): one pass
+// instead of quantize then dequantize.
+#define NVFP4_QUANTIZE_EXACT_ENTRY(out_name, layout, out, mode_name, dynamic)                       \
+    extern "C" __global__ void __launch_bounds__(256, kQuantizeMinBlocks) nvfp4_quantize_exact_##out_name##_##mode_name( \
+        const u16* x, int rows, int k, const float* gs_in, const u32* amax, float* gs_out,        \
+        u16* exact, u32* status) {                                                                \
+        quantize_bf16<layout, dynamic, out>(x, rows, k, gs_in, amax, gs_out, nullptr, nullptr, exact, status); \
+    }
+
+NVFP4_QUANTIZE_EXACT_ENTRY(rows, kLinear, kExact, static, false)
+NVFP4_QUANTIZE_EXACT_ENTRY(rows, kLinear, kExact, dynamic, true)
+NVFP4_QUANTIZE_EXACT_ENTRY(permuted, kSwizzled, kExactPermuted, static, false)
+NVFP4_QUANTIZE_EXACT_ENTRY(permuted, kSwizzled, kExactPermuted, dynamic, true)
 
 #define NVFP4_DEQUANTIZE_ENTRY(name, layout, permuted)                                             \
     extern "C" __global__ void nvfp4_dequantize_bf16_##name(                                      \

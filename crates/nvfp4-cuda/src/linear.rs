@@ -214,13 +214,11 @@ const WGMMA_SHARED: u32 = 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024)
 /// variant, whose CTAs stream the weights once per 24 tokens.
 const WGMMA_MIN_M: usize = 25;
 
-/// W4A4 only: the quantizer and its output buffers.
+/// W4A4 only: the quantizer and its buffers.
 #[derive(Debug)]
 struct ActivationWorkspace {
     quantizer: Quantizer,
     scale: ActivationScale,
-    codes: CudaSlice<u8>,
-    scales: CudaSlice<u8>,
     /// The quantized activations dequantized without their decode scale, `[max M, K]` bf16.
     exact: CudaSlice<bf16>,
     /// `[1.0]`: the decode scale for that dequantization.
@@ -287,8 +285,6 @@ impl Linear {
                 };
                 let quantizer = Quantizer::new(registry, w.k, max_m, ScaleLayout::Swizzled)?;
                 Some(ActivationWorkspace {
-                    codes: stream.alloc_zeros(quantizer.codes_len(max_m))?,
-                    scales: stream.alloc_zeros(quantizer.scales_len(max_m)?)?,
                     // Only the mma.sync kernels read it when the wgmma kernel takes the large M.
                     exact: stream.alloc_zeros(
                         if has_wgmma {
@@ -418,21 +414,27 @@ impl Linear {
                     ActivationScale::Dynamic => ScaleSource::Dynamic(&mut act.gs),
                     ActivationScale::Static(_) => ScaleSource::Static(&act.gs),
                 };
-                act.quantizer
-                    .quantize(x, m, source, &mut act.codes, &mut act.scales)?;
+                // One pass: the quantized activations' exact bf16 values, in the layout the GEMM
+                // kernel for this M reads.
+                let permuted = match self.gemm.permuted_input(m) {
+                    Some(buf) => {
+                        act.quantizer.quantize_exact_permuted(x, m, source, buf)?;
+                        true
+                    }
+                    None => {
+                        act.quantizer.quantize_exact(x, m, source, &mut act.exact)?;
+                        false
+                    }
+                };
                 let scale = match act.scale {
                     ActivationScale::Dynamic => (&act.gs, ScaleKind::Encode),
                     ActivationScale::Static(_) => (&act.dec, ScaleKind::Decode),
                 };
-                self.gemm.launch_quantized(
-                    &mut act.quantizer,
-                    &act.one,
-                    &mut act.exact,
-                    (&act.codes, &act.scales),
-                    m,
-                    scale,
-                    out,
-                )
+                if permuted {
+                    self.gemm.launch_permuted(m, scale, out)
+                } else {
+                    self.gemm.launch(&act.exact, m, Some(scale), out)
+                }
             }
         }
     }
@@ -468,15 +470,19 @@ impl Linear {
             m * self.gemm.weights.shape.n,
             2,
         )?);
-        self.gemm.launch_quantized(
-            &mut act.quantizer,
-            &act.one,
-            &mut act.exact,
-            (codes, scales),
-            m,
-            (dec, ScaleKind::Decode),
-            out,
-        )
+        let scale = (dec, ScaleKind::Decode);
+        match self.gemm.permuted_input(m) {
+            Some(buf) => {
+                act.quantizer
+                    .dequantize_permuted(codes, scales, m, &act.one, buf)?;
+                self.gemm.launch_permuted(m, scale, out)
+            }
+            None => {
+                act.quantizer
+                    .dequantize(codes, scales, m, &act.one, &mut act.exact)?;
+                self.gemm.launch(&act.exact, m, Some(scale), out)
+            }
+        }
     }
 }
 
@@ -540,27 +546,30 @@ impl WeightGemm {
 }
 
 impl WeightGemm {
-    /// W4A4: dequantizes the activations `codes`, `scales` (without their decode scale, so exactly)
-    /// into the layout the chosen kernel reads (for the wgmma kernel, its K order, in one pass),
-    /// then runs it with the activation scale `scale`.
-    #[allow(clippy::too_many_arguments)]
-    fn launch_quantized(
+    /// Where the wgmma path wants its activations for `m` rows (in its K order), if it takes them.
+    fn permuted_input(&mut self, m: usize) -> Option<&mut CudaSlice<bf16>> {
+        self.wgmma
+            .as_mut()
+            .filter(|_| m >= WGMMA_MIN_M)
+            .map(|path| &mut path.permuted)
+    }
+
+    /// The wgmma path on activations already written into [`WeightGemm::permuted_input`].
+    fn launch_permuted(
         &mut self,
-        quantizer: &mut Quantizer,
-        one: &CudaSlice<f32>,
-        exact: &mut CudaSlice<bf16>,
-        (codes, scales): (&impl DevicePtr<u8>, &impl DevicePtr<u8>),
         m: usize,
         scale: (&CudaSlice<f32>, ScaleKind),
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
-        let Some(path) = self.wgmma.as_mut().filter(|_| m >= WGMMA_MIN_M) else {
-            quantizer.dequantize(codes, scales, m, one, exact)?;
-            return self.launch(exact, m, Some(scale), out);
-        };
         let stream = self.device.stream().clone();
         let (out_ptr, _o) = output("out", out, &stream, m * self.weights.shape.n, 2)?;
-        quantizer.dequantize_permuted(codes, scales, m, one, &mut path.permuted)?;
+        let Some(path) = self.wgmma.as_mut() else {
+            return Err(ShapeError::InvalidParam {
+                what: "M for a layer without the wgmma path",
+                value: m,
+            }
+            .into());
+        };
         path.launch(&stream, &self.weights, None, m, Some(scale), out_ptr)
     }
 }

@@ -52,6 +52,13 @@ pub enum ScaleSource<'a> {
     Dynamic(&'a mut CudaSlice<f32>),
 }
 
+/// Where the quantizer writes: codes and scales, or exact bf16 values (row-major or permuted).
+#[derive(Clone, Copy)]
+enum Target {
+    Codes(u64, u64),
+    Exact(u64, bool),
+}
+
 /// Quantize and dequantize kernels for one `K` and layout, with their device buffers.
 #[derive(Debug)]
 pub struct Quantizer {
@@ -59,8 +66,10 @@ pub struct Quantizer {
     k: usize,
     max_rows: usize,
     layout: ScaleLayout,
-    quantize_static: Kernel,
-    quantize_dynamic: Kernel,
+    /// Into codes and scales: static, dynamic `gs`.
+    quantize: [Kernel; 2],
+    /// Into exact bf16 values: `[row-major, wgmma K order][static, dynamic]`.
+    quantize_exact: [[Kernel; 2]; 2],
     dequantize: Kernel,
     /// Swizzled layout only: the dequantizer into `gemm_wgmma.cu`'s K order.
     dequantize_permuted: Option<Kernel>,
@@ -101,8 +110,20 @@ impl Quantizer {
         };
         let stream = device.stream().clone();
         Ok(Quantizer {
-            quantize_static: module.kernel(&(name("quantize") + "_static"), 0)?,
-            quantize_dynamic: module.kernel(&(name("quantize") + "_dynamic"), 0)?,
+            quantize: [
+                module.kernel(&(name("quantize") + "_static"), 0)?,
+                module.kernel(&(name("quantize") + "_dynamic"), 0)?,
+            ],
+            quantize_exact: [
+                [
+                    module.kernel("nvfp4_quantize_exact_rows_static", 0)?,
+                    module.kernel("nvfp4_quantize_exact_rows_dynamic", 0)?,
+                ],
+                [
+                    module.kernel("nvfp4_quantize_exact_permuted_static", 0)?,
+                    module.kernel("nvfp4_quantize_exact_permuted_dynamic", 0)?,
+                ],
+            ],
             dequantize: module.kernel(&name("dequantize"), 0)?,
             dequantize_permuted: match layout {
                 ScaleLayout::Swizzled => {
@@ -204,42 +225,80 @@ impl Quantizer {
     ) -> Result<()> {
         self.check_rows(rows)?;
         let stream = self.device.stream().clone();
-        let (k, scales_len) = (self.k, self.scales_len(rows)?);
-        let (x_ptr, _x) = input("x", x, &stream, rows * k, 16)?;
-        let (codes_ptr, _c) = output("codes", codes, &stream, rows * k / 2, 8)?;
+        let scales_len = self.scales_len(rows)?;
+        let (codes_ptr, _c) = output("codes", codes, &stream, rows * self.k / 2, 8)?;
         let (scales_ptr, _s) = output("scales", scales, &stream, scales_len, 4)?;
-        let (static_cfg, dynamic_cfg) = (
-            self.quantize_grid(&self.quantize_static, rows)?,
-            self.quantize_grid(&self.quantize_dynamic, rows)?,
-        );
+        self.run(x, rows, gs, Target::Codes(codes_ptr, scales_ptr))
+    }
+
+    /// Quantizes `x` as [`Quantizer::quantize`] does, but writes the quantized tensor's exact
+    /// values `e2m1 · sq` (without the decode scale, so exact in bf16) into `out` (`[rows, K]`
+    /// bf16, 16-byte aligned) instead of codes and scales: one pass, bit for bit what
+    /// [`Quantizer::dequantize`] with decode scale 1 gives for the codes of `quantize`. A bad `gs`
+    /// writes NaN and sets [`crate::status::BAD_SCALE`].
+    ///
+    /// # Errors
+    /// Zero or too many rows, short or misaligned buffers, launch failures.
+    pub fn quantize_exact(
+        &mut self,
+        x: &impl DevicePtr<bf16>,
+        rows: usize,
+        gs: ScaleSource<'_>,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.check_rows(rows)?;
+        let stream = self.device.stream().clone();
+        let (out_ptr, _o) = output("out", out, &stream, rows * self.k, 16)?;
+        self.run(x, rows, gs, Target::Exact(out_ptr, false))
+    }
+
+    /// As [`Quantizer::quantize_exact`], with each output row `roundup(K, 64)` wide, every
+    /// 64-column chunk in the K order of `gemm_wgmma.cu` and zero past K: the large-M GEMM's
+    /// activation operand, in one pass.
+    pub(crate) fn quantize_exact_permuted(
+        &mut self,
+        x: &impl DevicePtr<bf16>,
+        rows: usize,
+        gs: ScaleSource<'_>,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        self.check_rows(rows)?;
+        let stream = self.device.stream().clone();
+        let (out_ptr, _o) = output("out", out, &stream, rows * self.k.div_ceil(64) * 64, 16)?;
+        self.run(x, rows, gs, Target::Exact(out_ptr, true))
+    }
+
+    /// Enqueues the quantizer (and, for a dynamic `gs`, the memset and amax before it) for `x`
+    /// into `target`, whose buffers the caller checked.
+    fn run(
+        &mut self,
+        x: &impl DevicePtr<bf16>,
+        rows: usize,
+        gs: ScaleSource<'_>,
+        target: Target,
+    ) -> Result<()> {
+        let stream = self.device.stream().clone();
+        let k = self.k;
+        let (x_ptr, _x) = input("x", x, &stream, rows * k, 16)?;
+        let dynamic = matches!(gs, ScaleSource::Dynamic(_));
+        let kernel = match target {
+            Target::Codes(..) => &self.quantize[usize::from(dynamic)],
+            Target::Exact(_, permuted) => {
+                &self.quantize_exact[usize::from(permuted)][usize::from(dynamic)]
+            }
+        };
+        let cfg = self.quantize_grid(kernel, rows)?;
         let (status_ptr, _st) = output("status", self.status.word_mut(), &stream, 1, 4)?;
-        let (rows_i, k_i) = (rows as i32, k as i32);
-        match gs {
+        let null = 0u64;
+        let (gs_in, amax_ptr, gs_out, _g, _a) = match gs {
             ScaleSource::Static(gs) => {
-                let (gs_ptr, _g) = input("gs", gs, &stream, 1, 4)?;
-                let null = 0u64;
-                let cfg = static_cfg;
-                let mut args = kernel_args!(
-                    &x_ptr,
-                    &rows_i,
-                    &k_i,
-                    &gs_ptr,
-                    &null,
-                    &null,
-                    &codes_ptr,
-                    &scales_ptr,
-                    &status_ptr
-                );
-                // SAFETY: the signature matches quantize.cu's entry (pointers as u64, ints as i32);
-                // x holds rows*K bf16 (16-byte aligned), codes rows*K/2 bytes (8-byte aligned),
-                // scales the layout's padded length (4-byte aligned), gs and status one word each;
-                // the kernel walks rows < the (padded) row count with a grid-stride loop.
-                unsafe { self.quantize_static.launch(&stream, cfg, &mut args) }?;
+                let (gs_ptr, g) = input("gs", gs, &stream, 1, 4)?;
+                (gs_ptr, null, null, Some(g), None)
             }
             ScaleSource::Dynamic(gs_out) => {
-                let (gs_ptr, _g) = output("gs", gs_out, &stream, 1, 4)?;
+                let (gs_ptr, g) = output("gs", gs_out, &stream, 1, 4)?;
                 stream.memset_zeros(&mut self.amax_word)?;
-                let (amax_ptr, _a) = output("amax", &mut self.amax_word, &stream, 1, 4)?;
+                let (amax_ptr, a) = output("amax", &mut self.amax_word, &stream, 1, 4)?;
                 let n = (rows * k) as i64;
                 let blocks = (rows * k / 8)
                     .div_ceil(THREADS as usize)
@@ -250,22 +309,45 @@ impl Quantizer {
                 // of 16, x 16-byte aligned and long enough) with a grid-stride loop and writes one
                 // word of amax.
                 unsafe { self.amax.launch(&stream, cfg, &mut args) }?;
-                let null = 0u64;
-                let cfg = dynamic_cfg;
+                (null, amax_ptr, gs_ptr, Some(g), Some(a))
+            }
+        };
+        let (rows_i, k_i) = (rows as i32, k as i32);
+        match target {
+            Target::Codes(codes_ptr, scales_ptr) => {
                 let mut args = kernel_args!(
                     &x_ptr,
                     &rows_i,
                     &k_i,
-                    &null,
+                    &gs_in,
                     &amax_ptr,
-                    &gs_ptr,
+                    &gs_out,
                     &codes_ptr,
                     &scales_ptr,
                     &status_ptr
                 );
-                // SAFETY: as for the static entry; the dynamic one reads amax (one word, written by
-                // the launch above on the same stream) and writes one word of gs.
-                unsafe { self.quantize_dynamic.launch(&stream, cfg, &mut args) }?;
+                // SAFETY: nvfp4_quantize_bf16_*(const u16*, int, int, const float*, const u32*,
+                // float*, u8*, u8*, u32*): x holds rows*K bf16 (16-byte aligned), codes rows*K/2
+                // bytes (8-byte aligned), scales the layout's padded length (4-byte aligned), gs,
+                // amax and status one word each (null where the entry does not read them); the
+                // kernel walks rows < the (padded) row count with a grid-stride loop.
+                unsafe { kernel.launch(&stream, cfg, &mut args) }?;
+            }
+            Target::Exact(out_ptr, _) => {
+                let mut args = kernel_args!(
+                    &x_ptr,
+                    &rows_i,
+                    &k_i,
+                    &gs_in,
+                    &amax_ptr,
+                    &gs_out,
+                    &out_ptr,
+                    &status_ptr
+                );
+                // SAFETY: nvfp4_quantize_exact_*(const u16*, int, int, const float*, const u32*,
+                // float*, u16*, u32*): as above, with out holding rows*K bf16 (permuted: rows *
+                // roundup(K, 64)), 16-byte aligned, checked by the caller.
+                unsafe { kernel.launch(&stream, cfg, &mut args) }?;
             }
         }
         Ok(())

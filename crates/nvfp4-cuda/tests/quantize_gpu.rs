@@ -233,6 +233,52 @@ fn dequantize_matches_simulator() {
     }
 }
 
+/// The fused quantize-to-exact-values pass against the simulator's quantize then dequantize with
+/// decode scale 1 (the values `e2m1 · sq`), byte for byte, static and dynamic `gs`.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn quantize_exact_matches_simulator() {
+    let g = Gpu::new();
+    let s = g.stream();
+    for (rows, k) in [(1, 16), (16, 48), (129, 7168), (300, 272)] {
+        for name in ["random-1", "ties", "zero-underflow", "nan-inf"] {
+            let x = pattern(name, rows, k, (rows + k) as u64);
+            let xd = s.clone_htod(&x).unwrap();
+            let mut q = Quantizer::new(&g.registry, k, rows, ScaleLayout::Swizzled).unwrap();
+            // Inf makes a dynamic amax non-finite: checked by bad_scales_set_status_and_write_nan.
+            for dynamic in [false, true] {
+                if dynamic && name == "nan-inf" {
+                    continue;
+                }
+                let mut gs_dev = s.clone_htod(&[2688.0f32 / 3.0]).unwrap();
+                let source = if dynamic {
+                    ScaleSource::Dynamic(&mut gs_dev)
+                } else {
+                    ScaleSource::Static(&gs_dev)
+                };
+                let mut out = s.clone_htod(&vec![bf16::from_f32(-7.0); rows * k]).unwrap();
+                q.quantize_exact(&xd, rows, source, &mut out).unwrap();
+                let got = s.clone_dtoh(&out).unwrap();
+                let gs = s.clone_dtoh(&gs_dev).unwrap()[0];
+                let (c, sc) = cpu_quantize(&x, rows, k, gs, ScaleLayout::Linear);
+                let mut want = vec![bf16::ZERO; rows * k];
+                dequantize(
+                    &QuantizedRef::new(&c, &sc, ScaleLayout::Linear, rows, k).unwrap(),
+                    1.0,
+                    &mut want,
+                )
+                .unwrap();
+                assert_bytes_equal(
+                    &format!("quantize_exact {name} {rows}x{k} dynamic={dynamic}"),
+                    &bytemuck_bf16(&got),
+                    &bytemuck_bf16(&want),
+                    k * 2,
+                );
+            }
+        }
+    }
+}
+
 fn bytemuck_bf16(v: &[bf16]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()
 }
