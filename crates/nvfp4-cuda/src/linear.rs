@@ -398,18 +398,11 @@ impl Linear {
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
         self.check_m(m)?;
-        let stream = self.gemm.device.stream().clone();
         match self.act.as_mut() {
             None => self.gemm.launch(x, m, None, out),
             Some(act) => {
                 // The output is checked before the quantizer runs, so a bad call changes nothing.
-                drop(output(
-                    "out",
-                    out,
-                    &stream,
-                    m * self.gemm.weights.shape.n,
-                    2,
-                )?);
+                self.gemm.check_out(out, m)?;
                 let source = match act.scale {
                     ActivationScale::Dynamic => ScaleSource::Dynamic(&mut act.gs),
                     ActivationScale::Static(_) => ScaleSource::Static(&act.gs),
@@ -462,14 +455,7 @@ impl Linear {
             }
             .into());
         };
-        let stream = self.gemm.device.stream().clone();
-        drop(output(
-            "out",
-            out,
-            &stream,
-            m * self.gemm.weights.shape.n,
-            2,
-        )?);
+        self.gemm.check_out(out, m)?;
         let scale = (dec, ScaleKind::Decode);
         match self.gemm.permuted_input(m) {
             Some(buf) => {
@@ -546,6 +532,13 @@ impl WeightGemm {
 }
 
 impl WeightGemm {
+    /// Checks `out` for `m` output rows before anything is enqueued.
+    fn check_out(&self, out: &mut impl DevicePtrMut<bf16>, m: usize) -> Result<()> {
+        let stream = self.device.stream().clone();
+        drop(output("out", out, &stream, m * self.weights.shape.n, 2)?);
+        Ok(())
+    }
+
     /// Where the wgmma path wants its activations for `m` rows (in its K order), if it takes them.
     fn permuted_input(&mut self, m: usize) -> Option<&mut CudaSlice<bf16>> {
         self.wgmma

@@ -246,10 +246,7 @@ impl Quantizer {
         gs: ScaleSource<'_>,
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
-        self.check_rows(rows)?;
-        let stream = self.device.stream().clone();
-        let (out_ptr, _o) = output("out", out, &stream, rows * self.k, 16)?;
-        self.run(x, rows, gs, Target::Exact(out_ptr, false))
+        self.quantize_exact_into(false, x, rows, gs, out)
     }
 
     /// As [`Quantizer::quantize_exact`], with each output row `roundup(K, 64)` wide, every
@@ -262,10 +259,26 @@ impl Quantizer {
         gs: ScaleSource<'_>,
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
+        self.quantize_exact_into(true, x, rows, gs, out)
+    }
+
+    fn quantize_exact_into(
+        &mut self,
+        permuted: bool,
+        x: &impl DevicePtr<bf16>,
+        rows: usize,
+        gs: ScaleSource<'_>,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
         self.check_rows(rows)?;
         let stream = self.device.stream().clone();
-        let (out_ptr, _o) = output("out", out, &stream, rows * self.k.div_ceil(64) * 64, 16)?;
-        self.run(x, rows, gs, Target::Exact(out_ptr, true))
+        let width = if permuted {
+            self.k.div_ceil(64) * 64
+        } else {
+            self.k
+        };
+        let (out_ptr, _o) = output("out", out, &stream, rows * width, 16)?;
+        self.run(x, rows, gs, Target::Exact(out_ptr, permuted))
     }
 
     /// Enqueues the quantizer (and, for a dynamic `gs`, the memset and amax before it) for `x`
