@@ -44,6 +44,12 @@ pub struct Kernel {
     max_threads_per_block: u32,
 }
 
+/// A grid dimension from a block count: counts beyond `u32` become `u32::MAX`, which
+/// [`Kernel::config`] then refuses with a clear error instead of launching a truncated grid.
+pub fn grid_dim(blocks: usize) -> u32 {
+    u32::try_from(blocks).unwrap_or(u32::MAX)
+}
+
 impl Kernel {
     pub(crate) fn new(
         name: &str,
@@ -175,4 +181,18 @@ macro_rules! kernel_args {
     ($($arg:expr),* $(,)?) => {
         [$(::std::ptr::from_ref($arg).cast_mut().cast::<::std::ffi::c_void>()),*]
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_GRID, grid_dim};
+
+    /// A block count too large for a grid never wraps into a small, valid-looking one.
+    #[test]
+    fn oversized_grids_saturate_beyond_the_limit() {
+        assert_eq!(grid_dim(7), 7);
+        assert_eq!(grid_dim(1 << 40), u32::MAX);
+        assert_eq!(grid_dim((1 << 32) + 5), u32::MAX); // `as u32` would give 5
+        assert!(grid_dim(1 << 40) > MAX_GRID.0);
+    }
 }

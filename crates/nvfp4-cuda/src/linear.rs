@@ -47,7 +47,7 @@ use crate::buffer::{input, output};
 use crate::device::Device;
 use crate::error::Result;
 use crate::kernel_args;
-use crate::launch::Kernel;
+use crate::launch::{Kernel, grid_dim};
 use crate::pack::{CHUNK_K, PackedShape, pack_weights};
 use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
@@ -592,7 +592,7 @@ impl WgmmaPath {
         if let Some(x_ptr) = x_ptr {
             let cfg = self
                 .permute
-                .config(((m * chunks.div_ceil(32)) as u32, 1, 1), (256, 1, 1))?;
+                .config((grid_dim(m * chunks.div_ceil(32)), 1, 1), (256, 1, 1))?;
             let mut args = kernel_args!(&x_ptr, &mi, &ki, &xp);
             // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one CTA per 32 chunks of each of
             // the M rows, reading x's M*K bf16 (K/2 words per row, 16-byte aligned) and writing
@@ -641,7 +641,7 @@ impl WgmmaPath {
         if splits > 1 {
             let cfg = self
                 .reduce
-                .config(((m * n).div_ceil(256) as u32, 1, 1), (256, 1, 1))?;
+                .config((grid_dim((m * n).div_ceil(256)), 1, 1), (256, 1, 1))?;
             let mut args = kernel_args!(
                 &partials,
                 &splits_i,

@@ -33,7 +33,7 @@ use crate::buffer::{input, output};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernel_args;
-use crate::launch::Kernel;
+use crate::launch::{Kernel, grid_dim};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
 
@@ -204,7 +204,7 @@ impl Quantizer {
     ) -> Result<cudarc::driver::LaunchConfig> {
         let threads = rows * (self.k / BLOCK).div_ceil(BLOCKS_PER_THREAD);
         kernel.config(
-            (threads.div_ceil(THREADS as usize) as u32, 1, 1),
+            (grid_dim(threads.div_ceil(THREADS as usize)), 1, 1),
             (THREADS, 1, 1),
         )
     }
