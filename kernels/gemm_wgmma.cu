@@ -62,29 +62,34 @@ extern "C" __global__ void __launch_bounds__(256) nvfp4_permute_k(const u32* __r
 
 namespace {
 
-constexpr int kWarpGroups = 2;
-constexpr int kThreads = 128 * kWarpGroups;
+constexpr int kConsumers = 256;                  // two warpgroups: dequantization and MMAs
+constexpr int kThreads = kConsumers + 128;       // and a producer warpgroup, one thread of which issues the copies
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // setmaxnreg: 128 x 40 + 256 x 232 <= 64 K registers
 constexpr int kTiles = 8;                        // 16-row weight tiles per CTA: 128 rows, one m64 block per warpgroup
 constexpr int kTokens = 256;                     // wgmma N
 constexpr int kStages = 4;
 constexpr int kBBytes = kTokens * kChunkK * 2;   // activation tile: 256 rows of 128 bytes
-constexpr int kWTileBytes = 512 + 64;            // one tile's packed codes and scales of a chunk
-// A stage: the activation tile, the weight tiles, padding to keep the next tile 1024-byte aligned.
-constexpr int kStageBytes = (kBBytes + kTiles * kWTileBytes + 1023) / 1024 * 1024;
-constexpr int kBPieces = kTokens * 8 / kThreads;  // 16-byte activation pieces per thread and chunk
-static_assert(kTokens * 8 % kThreads == 0 && kTiles * 32 == kThreads && kTiles * 4 <= kThreads, "copy split");
+constexpr int kCodeBytes = kTiles * 512;         // the weight tiles' packed codes of a chunk
+constexpr int kScaleBytes = kTiles * 64;         // and their packed scales
+constexpr int kStageTx = kBBytes + kCodeBytes + kScaleBytes;  // bytes the copies of a stage deliver
+constexpr int kStageBytes = (kStageTx + 1023) / 1024 * 1024;  // keeps every stage 1024-byte aligned
+constexpr int kRows = kTiles * 16;
+constexpr int kOutStride = kRows + 8;            // bf16 per output-tile row: conflict-free stmatrix rows
+constexpr int kOutBytes = kTokens * kOutStride * 2;
 
-// mbarriers (sm_80+ arrive/wait; sm_90 parity waits): per stage, "full" completes when every
-// thread's copies into it have landed, "empty" when both warpgroups' MMAs on it are done.
+// A CUtensorMap (the driver's opaque 128-byte tensor descriptor), passed by value.
+struct alignas(64) TensorMap { unsigned long long opaque[16]; };
+
+// mbarriers: per stage, "full" completes when the producer has armed it and the stage's copies have
+// delivered their bytes, "empty" when every consumer warp is done with the stage.
 __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
 }
-// Arrives on the barrier once this thread's earlier cp.async copies have completed.
-__device__ __forceinline__ void mbar_arrive_on_copies(u32 bar) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
-}
 __device__ __forceinline__ void mbar_arrive(u32 bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
     asm volatile(
@@ -95,6 +100,21 @@ __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
         "@!done bra wait_%=;\n"
         "}\n" ::"r"(bar), "r"(parity) : "memory");
 }
+
+// Tensor-map copies (the bulk copy engine) into shared memory, completing on an mbarrier.
+__device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap* map, int x, int y, u32 bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+        ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
+}
+__device__ __forceinline__ void tma_load_3d(u32 dst, const TensorMap* map, int x, int y, int z, u32 bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
+        ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(z), "r"(bar) : "memory");
+}
+
+// The consumers' own barrier (the producer warp does not take part).
+__device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;" ::"n"(kConsumers) : "memory"); }
 
 // The shared-memory descriptor of a K-major bf16 operand in the 128-byte swizzle: start address,
 // stride 1024 bytes between 8-row groups, layout type 1 (128B swizzle); the leading offset is
@@ -145,108 +165,115 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const u32 (&a)
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
 }
 
+// Two outputs of one weight row (tokens 2t, 2t + 1 of an mma C fragment) as a bf16 pair: each
+// bf16(alpha * (sum * 2^7)) rounded to nearest even, NaN as 0x7FC0 (gemm_output's values, two
+// at a time), or both NaN for a row with a NaN weight scale (nan_row all ones).
+__device__ __forceinline__ u32 output_pair(float lo, float hi, float alpha, u32 nan_row) {
+    u32 r, nan;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(__fmul_rn(alpha, __fmul_rn(hi, 128.0f))), "f"(__fmul_rn(alpha, __fmul_rn(lo, 128.0f))));
+    asm("set.nan.u32.bf16x2 %0, %1, %1;" : "=r"(nan) : "r"(r));
+    nan |= nan_row;
+    return (r & ~nan) | (0x7FC07FC0u & nan);
+}
+
+// Four 8 x 8 bf16 matrices (the mma C fragment layout) stored transposed: lane l gives the
+// address of row l % 8 of matrix l / 8 of the transposed result.
+__device__ __forceinline__ void stmatrix_x4_trans(u32 addr, u32 r0, u32 r1, u32 r2, u32 r3) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};"
+                 ::"r"(addr), "r"(r0), "r"(r1), "r"(r2), "r"(r3) : "memory");
+}
+
 }  // namespace
 
-// CTA (x, y): weight rows 128 x onwards, tokens 256 y onwards. Threads: 2 warpgroups; warp w of
-// warpgroup G owns weight tile 4 G + w (the warpgroup's m64 block).
+// A persistent grid: CTA b takes the work items b, b + gridDim.x, ... of the (x, y, z) space below,
+// x fastest: weight rows 128 x onwards, tokens 256 y onwards, K part z of `splits`. Threads: two
+// consumer warpgroups (warp w of warpgroup G owns weight tile 4 G + w, the warpgroup's m64 block)
+// and a producer warpgroup (registers moved to the consumers by setmaxnreg), whose first thread
+// runs the copies up to kStages chunks ahead, across work items, so that the next item's first chunks arrive during this one's last MMAs and epilogue.
 extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
-    const u8* __restrict__ w_codes,      // packed, [tile][chunk][512] (pack.rs)
-    const u8* __restrict__ w_scales,     // packed, [tile][chunk][64]
+    const __grid_constant__ TensorMap a_map,      // permuted activations (nvfp4_permute_k), bf16
+                                                  //   [rows][roundup(K, 64)], box 64 x 256, 128B swizzle
+    const __grid_constant__ TensorMap codes_map,  // packed codes as u32 [tiles][chunks][128], box 128 x 1 x 8
+    const __grid_constant__ TensorMap scales_map, // packed scales as u32 [tiles][chunks][16], box 16 x 1 x 8
     const u32* __restrict__ w_nan_rows,  // [tile]: bit r set if row 16 tile + r has a NaN scale
     const float* __restrict__ w_dec,     // [1] weight decode scale
-    const u16* __restrict__ a,           // bf16 [M, roundup(K, 64)], permuted (nvfp4_permute_k)
     const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
     int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs); W4A16: null
     u16* __restrict__ d,                 // bf16 [M, N]
     int m_rows, int n, int k,
-    int splits,                          // K parts (grid z); > 1: f32 sums into `partials`
+    int splits,                          // K parts; > 1: f32 sums into `partials`
     float* __restrict__ partials)        // splits > 1: [splits][M][N] f32, reduced by nvfp4_splitk_reduce
 {
     extern __shared__ uint4_t smem_raw[];
-    // The 128-byte swizzle repeats every 1024 bytes: align the ring to that.
+    // The 128-byte swizzle repeats every 1024 bytes: align the ring to that. After the ring: the
+    // output tile, then the stages' mbarriers (full[st], then empty[st]).
     const u32 raw = shared_address(smem_raw);
     const u32 ring = (raw + 1023u) & ~1023u;
     u8* ring_ptr = reinterpret_cast<u8*>(smem_raw) + (ring - raw);
+    u16* out_tile = reinterpret_cast<u16*>(ring_ptr + kStages * kStageBytes);
+    const u32 out_addr = ring + kStages * kStageBytes;
+    const u32 full = out_addr + kOutBytes, empty = full + 8 * kStages;
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int wg = warp / 4, wq = warp % 4;
     const int chunks = (k + kChunkK - 1) / kChunkK;
-    const int k_pad = chunks * kChunkK;
     const int tiles = (n + 15) / 16;
-    const int tile0 = blockIdx.x * kTiles;  // 16-row tiles
-    const int m0 = blockIdx.y * kTokens;
-
-    float acc[kTokens / 2];
-#pragma unroll
-    for (int i = 0; i < kTokens / 2; ++i) acc[i] = 0.0f;
-
-    // Copies of chunk c into stage c % kStages, each thread's the same pieces of every chunk: 8
-    // of the activation tile's 2048 16-byte pieces (rows past M zero-filled), one of the weight
-    // tiles' 256 code pieces, and threads 0..31 one of their 32 scale pieces (tiles past N
-    // zero-filled). Every thread commits one group per chunk.
-    const u16* b_src[kBPieces];
-    u32 b_dst[kBPieces], b_bytes[kBPieces];
-#pragma unroll
-    for (int i = 0; i < kBPieces; ++i) {
-        const int piece = tid + i * kThreads, r = piece / 8, u = piece % 8, m = m0 + r;
-        b_src[i] = a + static_cast<long long>(m < m_rows ? m : m_rows - 1) * k_pad + u * 8;
-        b_dst[i] = r * 128 + ((u ^ (r % 8)) * 16);
-        b_bytes[i] = m < m_rows ? 16u : 0u;
-    }
-    const u8* w_src[2];
-    u32 w_dst[2], w_bytes[2], w_step[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        // i = 0: code piece tid (tile tid / 32, 16 bytes q = tid % 32); i = 1: scale piece tid
-        // (tile tid / 4, 16 bytes tid % 4), threads 0..31 only.
-        const int j = i == 0 ? tid / 32 : tid / 4, q = i == 0 ? tid % 32 : 32 + tid % 4;
-        const int tile = tile0 + j < tiles ? tile0 + j : tiles - 1;
-        const long long tc = static_cast<long long>(tile) * chunks;
-        w_src[i] = i == 0 ? w_codes + tc * 512 + q * 16 : w_scales + tc * 64 + (q - 32) * 16;
-        w_step[i] = i == 0 ? 512u : 64u;
-        w_dst[i] = kBBytes + j * kWTileBytes + q * 16;
-        w_bytes[i] = tile0 + j < tiles ? 16u : 0u;
-    }
-    const bool copies_scales = tid < kTiles * 4;
-    // This CTA's K part: chunks c0 .. c0 + len. Below, j counts the part's chunks (its stage is
-    // j % kStages) and c = c0 + j is the chunk of the tensors.
-    const int c0 = static_cast<int>(blockIdx.z) * chunks / splits;
-    const int len = (static_cast<int>(blockIdx.z) + 1) * chunks / splits - c0;
-    // The stages' mbarriers, after the ring: full[st], then empty[st]; all 256 threads arrive on
-    // each, once per use of the stage. No CTA-wide barrier in the main loop: the warpgroups may
-    // drift apart by up to a stage, so one's dequantization overlaps the other's MMAs.
-    const u32 full = ring + kStages * kStageBytes, empty = full + 8 * kStages;
-    if (tid == 0)
-        for (int st = 0; st < kStages; ++st) {
-            mbar_init(full + 8 * st, kThreads);
-            mbar_init(empty + 8 * st, kThreads);
-        }
-    __syncthreads();
-    // Chunk j into stage j % kStages, once both warpgroups are done with the chunk it held.
-    auto issue = [&](int j) {
-        if (j >= len) return;
-        const int st = j % kStages;
-        if (j >= kStages) mbar_wait(empty + 8 * st, ((j - kStages) / kStages) & 1);
-        const u32 stage = ring + st * kStageBytes;
-        const int c = c0 + j;
-#pragma unroll
-        for (int i = 0; i < kBPieces; ++i) cp_async_16(stage + b_dst[i], b_src[i] + c * kChunkK, b_bytes[i]);
-#pragma unroll
-        for (int i = 0; i < 2; ++i)
-            if (i == 0 || copies_scales) cp_async_16(stage + w_dst[i], w_src[i] + static_cast<long long>(c) * w_step[i], w_bytes[i]);
-        mbar_arrive_on_copies(full + 8 * st);
+    const int blocks_x = (tiles + kTiles - 1) / kTiles, blocks_y = (m_rows + kTokens - 1) / kTokens;
+    const int items = blocks_x * blocks_y * splits;
+    // Work item -> (weight block x, token block y, first chunk c0, chunk count len).
+    auto locate = [&](int item, int& x, int& y, int& c0, int& len) {
+        x = item % blocks_x;
+        y = (item / blocks_x) % blocks_y;
+        const int z = item / (blocks_x * blocks_y);
+        c0 = z * chunks / splits;
+        len = (z + 1) * chunks / splits - c0;
     };
-    // Waits until chunk j is in (everyone's copies), then makes it visible to the MMAs' proxy.
-    auto landed = [&](int j) {
-        mbar_wait(full + 8 * (j % kStages), (j / kStages) & 1);
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    if (tid == 0) {
+        for (int st = 0; st < kStages; ++st) {
+            mbar_init(full + 8 * st, 1);
+            mbar_init(empty + 8 * st, kConsumers / 32);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    // Stage st of use u (j = u kStages + st counts the CTA's chunks over all its items).
+    if (warp >= kConsumers / 32) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegs));
+        if (warp != kConsumers / 32 || lane != 0) return;
+        int j = 0;
+        for (int item = blockIdx.x; item < items; item += gridDim.x) {
+            int x, y, c0, len;
+            locate(item, x, y, c0, len);
+            for (int c = c0; c < c0 + len; ++c, ++j) {
+                const int st = j % kStages;
+                if (j >= kStages) mbar_wait(empty + 8 * st, ((j / kStages) - 1) & 1);
+                const u32 stage = ring + st * kStageBytes, bar = full + 8 * st;
+                mbar_arrive_expect_tx(bar, kStageTx);
+                tma_load_2d(stage, &a_map, c * kChunkK, y * kTokens, bar);
+                tma_load_3d(stage + kBBytes, &codes_map, 0, c, x * kTiles, bar);
+                tma_load_3d(stage + kBBytes + kCodeBytes, &scales_map, 0, c, x * kTiles, bar);
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kConsumerRegs));
+
+    const int wg = warp / 4, wq = warp % 4, wtile = 4 * wg + wq;  // this warp's tile in the CTA
+    const int g = lane / 4, t = lane % 4;
+    const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
+    float acc[kTokens / 2];
+    // Waits until chunk j is in.
+    auto landed = [&](int j) { mbar_wait(full + 8 * (j % kStages), (j / kStages) & 1); };
+    // Releases chunk j's stage: this warp's MMAs and reads of it are done.
+    auto release = [&](int j) {
+        if (lane == 0) mbar_arrive(empty + 8 * (j % kStages));
     };
     // Chunk j's weights for this warp, from its stage: 4 k16 steps of the 4 A-fragment registers.
     auto dequant = [&](int j, u32 (&frag)[4][4]) {
-        const u8* t = ring_ptr + (j % kStages) * kStageBytes + kBBytes + (4 * wg + wq) * kWTileBytes;
+        const u8* stage = ring_ptr + (j % kStages) * kStageBytes + kBBytes;
         u32 lo, hi;
-        e4m3x2_unpack(*reinterpret_cast<const u16*>(t + 512 + 2 * lane), lo, hi);
-        dequant_chunk(*reinterpret_cast<const uint4_t*>(t + lane * 16), lo, hi, frag);
+        e4m3x2_unpack(*reinterpret_cast<const u16*>(stage + kCodeBytes + wtile * 64 + 2 * lane), lo, hi);
+        dequant_chunk(*reinterpret_cast<const uint4_t*>(stage + wtile * 512 + lane * 16), lo, hi, frag);
     };
     auto mma = [&](int j, const u32 (&frag)[4][4]) {
         const u32 stage = ring + (j % kStages) * kStageBytes;
@@ -259,85 +286,83 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
         wgmma_commit();
     };
 
+    int j0 = 0;  // the CTA's chunk count before this item
+    for (int item = blockIdx.x; item < items; item += gridDim.x) {
+        int x, y, c0, len;
+        locate(item, x, y, c0, len);
 #pragma unroll
-    for (int j = 0; j < kStages - 1; ++j) issue(j);
-    u32 frag0[4][4], frag1[4][4];
-    if (len > 0) {
-        landed(0);
-        dequant(0, frag0);
-    }
-    // Chunk j's MMAs run while this warpgroup releases chunk j - 1, refills its stage and
-    // dequantizes chunk j + 1 into the other fragment set.
-    auto step = [&](int j, const u32 (&cur)[4][4], u32 (&nxt)[4][4]) {
-        mma(j, cur);
-        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk j - 1's MMAs are done
-        if (j > 0) mbar_arrive(empty + 8 * ((j - 1) % kStages));
-        issue(j + kStages - 1);  // into the stage of chunk j - 1
-        if (j + 1 < len) {
-            landed(j + 1);
-            dequant(j + 1, nxt);
-        }
-    };
-    int j = 0;
-    for (; j + 1 < len; j += 2) {
-        step(j, frag0, frag1);
-        step(j + 1, frag1, frag0);
-    }
-    if (j < len) step(j, frag0, frag1);
-    wgmma_wait0();
-
-    if (splits > 1) {
-        // This part's f32 sums, [token][row] of the output, for nvfp4_splitk_reduce.
-        float* part = partials + static_cast<long long>(blockIdx.z) * m_rows * n;
-        const int g = lane / 4, t = lane % 4;
-        const int tile = tile0 + 4 * wg + wq;
-#pragma unroll
-        for (int i = 0; i < kTokens / 8; ++i) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int m = m0 + 8 * i + 2 * t + (e % 2), nn = tile * 16 + g + 8 * (e / 2);
-                if (m < m_rows && nn < n) part[static_cast<long long>(m) * n + nn] = acc[4 * i + e];
+        for (int i = 0; i < kTokens / 2; ++i) acc[i] = 0.0f;
+        u32 frag0[4][4], frag1[4][4];
+        landed(j0);
+        dequant(j0, frag0);
+        // Chunk j's MMAs run while this warp releases chunk j - 1 and dequantizes chunk j + 1 into
+        // the other fragment set.
+        auto step = [&](int i, const u32 (&cur)[4][4], u32 (&nxt)[4][4]) {
+            const int j = j0 + i;
+            mma(j, cur);
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // chunk j - 1's MMAs are done
+            if (i > 0) release(j - 1);
+            if (i + 1 < len) {
+                landed(j + 1);
+                dequant(j + 1, nxt);
             }
+        };
+        int i = 0;
+        for (; i + 1 < len; i += 2) {
+            step(i, frag0, frag1);
+            step(i + 1, frag1, frag0);
         }
-        return;
-    }
+        if (i < len) step(i, frag0, frag1);
+        wgmma_wait0();
+        release(j0 + len - 1);
+        j0 += len;
 
-    // Epilogue, through shared memory (the ring is free now): thread (warp wq, lane g t) holds,
-    // per 8-token group i, rows g and g + 8 of its tile for tokens 8 i + 2 t and 8 i + 2 t + 1
-    // (mma.m16n8k16's C layout, repeated along N); it rounds them into a [token][row] bf16 tile,
-    // which the CTA then stores as 16-byte pieces of output rows.
-    __syncthreads();
-    constexpr int kRows = kTiles * 16;
-    constexpr int kStride = kRows + 8;  // bf16 per tile row: 16-byte aligned, conflict-free writes
-    static_assert(kTokens * kStride * 2 <= kStages * kStageBytes, "the output tile fits the ring");
-    u16* out_tile = reinterpret_cast<u16*>(ring_ptr);
-    const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
-    {
-        const int g = lane / 4, t = lane % 4;
-        const int tile = tile0 + 4 * wg + wq;
+        const int tile = x * kTiles + wtile, m0 = y * kTokens;
+        if (splits > 1) {
+            // This part's f32 sums, [token][row] of the output, for nvfp4_splitk_reduce.
+            float* part = partials + static_cast<long long>(item / (blocks_x * blocks_y)) * m_rows * n;
+#pragma unroll
+            for (int q = 0; q < kTokens / 8; ++q) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int m = m0 + 8 * q + 2 * t + (e % 2), nn = tile * 16 + g + 8 * (e / 2);
+                    if (m < m_rows && nn < n) part[static_cast<long long>(m) * n + nn] = acc[4 * q + e];
+                }
+            }
+            continue;
+        }
+
+        // Epilogue, through the output tile: per 16 tokens, the warp's four 8 x 8 blocks (rows g
+        // and g + 8 of its tile, two token groups) rounded to bf16 pairs and stored transposed
+        // by stmatrix into [token][row]; then the consumers store the tile as 16-byte pieces of
+        // output rows.
         const u32 nan_rows = tile < tiles ? w_nan_rows[tile] : 0u;
+        const u32 nan_lo = (nan_rows >> g) & 1u ? ~0u : 0u, nan_hi = (nan_rows >> (g + 8)) & 1u ? ~0u : 0u;
+        consumers_sync();  // the previous item's tile has been stored
+        // Lane l addresses row l % 8 of block l / 8: token 16 p + 8 (l / 16) + l % 8, rows
+        // 16 wtile + 8 ((l / 8) % 2) onwards.
+        const u32 lane_addr = out_addr + 2u * static_cast<u32>((8 * (lane / 16) + lane % 8) * kOutStride + 16 * wtile + 8 * ((lane / 8) % 2));
 #pragma unroll
-        for (int i = 0; i < kTokens / 8; ++i) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = g + 8 * (e / 2), token = 8 * i + 2 * t + (e % 2);
-                out_tile[token * kStride + 16 * (4 * wg + wq) + row] = gemm_output(acc[4 * i + e], alpha, nan_rows, row);
-            }
+        for (int p = 0; p < kTokens / 16; ++p) {
+            const float* a0 = acc + 8 * p;  // token group 2p: a0[0..3]; group 2p + 1: a0[4..7]
+            stmatrix_x4_trans(lane_addr + 2u * 16 * kOutStride * p,
+                              output_pair(a0[0], a0[1], alpha, nan_lo), output_pair(a0[2], a0[3], alpha, nan_hi),
+                              output_pair(a0[4], a0[5], alpha, nan_lo), output_pair(a0[6], a0[7], alpha, nan_hi));
         }
-    }
-    __syncthreads();
-    const int n0 = tile0 * 16;
-    const bool vec = ((reinterpret_cast<unsigned long long>(d) | static_cast<unsigned long long>(n) * 2) & 15) == 0;
-    for (int piece = tid; piece < kTokens * (kRows / 8); piece += kThreads) {
-        const int token = piece / (kRows / 8), col = (piece % (kRows / 8)) * 8;
-        const int m = m0 + token, nn = n0 + col;
-        if (m >= m_rows || nn >= n) continue;
-        const u16* src = out_tile + token * kStride + col;
-        u16* dst = d + static_cast<long long>(m) * n + nn;
-        if (vec && nn + 8 <= n) {
-            *reinterpret_cast<uint4_t*>(dst) = *reinterpret_cast<const uint4_t*>(src);
-        } else {
-            for (int e = 0; e < 8 && nn + e < n; ++e) dst[e] = src[e];
+        consumers_sync();
+        const int n0 = x * kRows;
+        const bool vec = ((reinterpret_cast<unsigned long long>(d) | static_cast<unsigned long long>(n) * 2) & 15) == 0;
+        for (int piece = tid; piece < kTokens * (kRows / 8); piece += kConsumers) {
+            const int token = piece / (kRows / 8), col = (piece % (kRows / 8)) * 8;
+            const int m = m0 + token, nn = n0 + col;
+            if (m >= m_rows || nn >= n) continue;
+            const u16* src = out_tile + token * kOutStride + col;
+            u16* dst = d + static_cast<long long>(m) * n + nn;
+            if (vec && nn + 8 <= n) {
+                *reinterpret_cast<uint4_t*>(dst) = *reinterpret_cast<const uint4_t*>(src);
+            } else {
+                for (int e = 0; e < 8 && nn + e < n; ++e) dst[e] = src[e];
+            }
         }
     }
 }
@@ -345,8 +370,10 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
 #else
 
 // Not sm_90a: no wgmma. The runtime dispatches the large-M path here only on sm_90a.
-extern "C" __global__ void nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*, const float*, int, u16*,
-                                            int, int, int, int, float*) {}
+struct alignas(64) TensorMap { unsigned long long opaque[16]; };
+extern "C" __global__ void nvfp4_gemm_wgmma(const __grid_constant__ TensorMap, const __grid_constant__ TensorMap,
+                                            const __grid_constant__ TensorMap, const u32*, const float*, const float*, int,
+                                            u16*, int, int, int, int, float*) {}
 
 #endif
 

@@ -163,6 +163,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// A tensor map (the bulk tensor copy engine's descriptor) for a shape the engine cannot copy.
+    #[error("tensor map refused: {why}")]
+    TensorMap {
+        /// The rule the shape breaks.
+        why: &'static str,
+    },
+
     /// Reading or writing the on-disk kernel cache failed.
     #[error("kernel cache {path}: {source}")]
     Cache {

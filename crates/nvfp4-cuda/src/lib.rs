@@ -69,6 +69,7 @@ pub mod quantize;
 pub mod registry;
 pub mod sources;
 pub mod status;
+pub mod tensor_map;
 pub mod timer;
 
 pub use arch::Arch;

@@ -35,6 +35,7 @@
 //! # Ok::<(), nvfp4_cuda::Error>(())
 //! ```
 
+use cudarc::driver::sys::CUtensorMap;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, SyncOnDrop};
 use half::bf16;
 use nvfp4_core::Error as ShapeError;
@@ -52,6 +53,7 @@ use crate::pack::{CHUNK_K, PackedShape, pack_weights};
 use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
+use crate::tensor_map::{self, Element};
 
 /// The largest M, N and K a layer accepts.
 const MAX_DIM: usize = 1 << 30;
@@ -185,7 +187,11 @@ struct WgmmaPath {
     reduce: Kernel,
     /// `[max M, roundup(K, 64)]` bf16: the activations in the wgmma K order.
     permuted: CudaSlice<bf16>,
-    /// The SMs of the device: a launch with fewer CTAs splits K (see [`wgmma_splits`]).
+    /// Tensor maps of `permuted` (boxes of 64 columns x 256 rows, 128-byte swizzle), of the packed
+    /// codes and of the packed scales (boxes of one chunk of 8 tiles), for the kernel's copies.
+    maps: [CUtensorMap; 3],
+    /// The SMs of the device: the persistent grid's size, and a launch with fewer (N, M) tiles
+    /// than SMs splits K (see [`wgmma_splits`]).
     sms: usize,
     /// f32 sums of the K parts of a split launch, as many as the largest split needs.
     partials: CudaSlice<f32>,
@@ -202,14 +208,16 @@ fn wgmma_splits(m: usize, shape: &PackedShape, sms: usize) -> usize {
     (sms / ctas).clamp(1, WGMMA_MAX_SPLITS.min((shape.chunks / 4).max(1)))
 }
 
-/// Tokens per CTA of the wgmma kernel (its N), weight rows per CTA, threads per CTA.
+/// Tokens per CTA of the wgmma kernel (its N), weight rows per CTA, threads per CTA (two
+/// consumer warpgroups and a producer warpgroup).
 const WGMMA_TOKENS: usize = 256;
 const WGMMA_ROWS: usize = 128;
-const WGMMA_THREADS: u32 = 256;
-/// Dynamic shared memory of the wgmma kernel: 4 stages of (256 x 64 bf16 activations + 8 tiles x
-/// 576 packed weight bytes, rounded up to 1 KiB), 1 KiB to align the ring for the 128-byte
-/// swizzle, and the stages' two mbarriers each.
-const WGMMA_SHARED: u32 = 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024) + 1024 + 4 * 2 * 8;
+const WGMMA_THREADS: u32 = 384;
+/// Dynamic shared memory of the wgmma kernel: 1 KiB to align the ring for the 128-byte swizzle,
+/// 4 stages of (256 x 64 bf16 activations + 8 tiles x 576 packed weight bytes, rounded up to 1
+/// KiB), the output tile (256 tokens x 136 bf16) and the stages' two mbarriers each.
+const WGMMA_SHARED: u32 =
+    1024 + 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024) + 256 * 136 * 2 + 4 * 2 * 8;
 /// The smallest M that takes the wgmma path where there is one: above the largest mma.sync
 /// variant, whose CTAs stream the weights once per 24 tokens.
 const WGMMA_MIN_M: usize = 25;
@@ -302,28 +310,15 @@ impl Linear {
             }
         };
         let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
+        let weights = PackedWeights {
+            codes: stream.clone_htod(&codes)?,
+            scales: stream.clone_htod(&scales)?,
+            nan_rows: stream.clone_htod(&nan_rows)?,
+            dec: stream.clone_htod(&[w.dec])?,
+            shape,
+        };
         let wgmma = if has_wgmma {
-            let module = registry.get("gemm_wgmma.cu", &[])?;
-            let sms = device.sm_count()? as usize;
-            // The largest split workspace: for each count of token blocks, its largest M.
-            let partials = (1..=max_m.div_ceil(WGMMA_TOKENS))
-                .map(|blocks| {
-                    let m = max_m.min(blocks * WGMMA_TOKENS);
-                    match wgmma_splits(m, &shape, sms) {
-                        1 => 0,
-                        s => s * m * shape.n,
-                    }
-                })
-                .max()
-                .unwrap_or(0);
-            Some(WgmmaPath {
-                permute: module.kernel("nvfp4_permute_k", 0)?,
-                gemm: module.kernel("nvfp4_gemm_wgmma", WGMMA_SHARED)?,
-                reduce: module.kernel("nvfp4_splitk_reduce", 0)?,
-                permuted: stream.alloc_zeros(max_m * shape.chunks * CHUNK_K)?,
-                partials: stream.alloc_zeros(partials.max(1))?,
-                sms,
-            })
+            Some(WgmmaPath::new(registry, &weights, max_m)?)
         } else {
             None
         };
@@ -334,13 +329,7 @@ impl Linear {
                 module.kernel(&format!("nvfp4_gemm_{s1}"), shared_bytes(t1))?,
                 module.kernel(&format!("nvfp4_gemm_{s2}"), shared_bytes(t2))?,
             ],
-            weights: PackedWeights {
-                codes: stream.clone_htod(&codes)?,
-                scales: stream.clone_htod(&scales)?,
-                nan_rows: stream.clone_htod(&nan_rows)?,
-                dec: stream.clone_htod(&[w.dec])?,
-                shape,
-            },
+            weights,
             device,
         };
         Ok(Linear {
@@ -568,6 +557,67 @@ impl WeightGemm {
 }
 
 impl WgmmaPath {
+    /// Compiles the kernels, allocates the permuted activations and split sums for up to `max_m`
+    /// rows, and builds the tensor maps of those activations and of `weights`.
+    fn new(registry: &KernelRegistry, weights: &PackedWeights, max_m: usize) -> Result<Self> {
+        let device = registry.device();
+        let stream = device.stream().clone();
+        let module = registry.get("gemm_wgmma.cu", &[])?;
+        let shape = &weights.shape;
+        let sms = device.sm_count()? as usize;
+        // The largest split workspace: for each count of token blocks, its largest M.
+        let partials = (1..=max_m.div_ceil(WGMMA_TOKENS))
+            .map(|blocks| {
+                let m = max_m.min(blocks * WGMMA_TOKENS);
+                match wgmma_splits(m, shape, sms) {
+                    1 => 0,
+                    s => s * m * shape.n,
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let permuted = stream.alloc_zeros::<bf16>(max_m * shape.chunks * CHUNK_K)?;
+        let (chunks, tiles) = (shape.chunks as u64, shape.tiles as u64);
+        let maps = {
+            let (a, _a) = permuted.device_ptr(&stream);
+            let (codes, _c) = weights.codes.device_ptr(&stream);
+            let (scales, _s) = weights.scales.device_ptr(&stream);
+            let rows = chunks * CHUNK_K as u64;
+            // Packed weights as u32 words: [tile][chunk][128 code words, or 16 scale words].
+            let packed = |address, words: u64| {
+                tensor_map::tiled(
+                    Element::U32,
+                    address,
+                    &[words, chunks, tiles],
+                    &[4 * words, 4 * words * chunks],
+                    &[words as u32, 1, (WGMMA_ROWS / 16) as u32],
+                    false,
+                )
+            };
+            [
+                tensor_map::tiled(
+                    Element::Bf16,
+                    a,
+                    &[rows, max_m as u64],
+                    &[2 * rows],
+                    &[CHUNK_K as u32, WGMMA_TOKENS as u32],
+                    true,
+                )?,
+                packed(codes, 128)?,
+                packed(scales, 16)?,
+            ]
+        };
+        Ok(WgmmaPath {
+            permute: module.kernel("nvfp4_permute_k", 0)?,
+            gemm: module.kernel("nvfp4_gemm_wgmma", WGMMA_SHARED)?,
+            reduce: module.kernel("nvfp4_splitk_reduce", 0)?,
+            permuted,
+            maps,
+            partials: stream.alloc_zeros(partials.max(1))?,
+            sms,
+        })
+    }
+
     /// The large-M path: the activations (`x_ptr`, checked for `M * K`) permuted into the wgmma K
     /// order, or with `None` already there (`permuted`), then `gemm_wgmma.cu` into `out_ptr`
     /// (checked for `M * N`).
@@ -608,19 +658,19 @@ impl WgmmaPath {
             if splits > 1 { splits * m * n } else { 0 },
             4,
         )?;
-        let grid = (
-            n.div_ceil(WGMMA_ROWS) as u32,
-            m.div_ceil(WGMMA_TOKENS) as u32,
-            splits as u32,
-        );
-        let cfg = self.gemm.config(grid, (WGMMA_THREADS, 1, 1))?;
+        // The persistent grid: one CTA per SM, or one per work item where there are fewer.
+        let items = n.div_ceil(WGMMA_ROWS) * m.div_ceil(WGMMA_TOKENS) * splits;
+        let cfg = self
+            .gemm
+            .config((grid_dim(items.min(self.sms)), 1, 1), (WGMMA_THREADS, 1, 1))?;
         let splits_i = splits as i32;
+        let [a_map, codes_map, scales_map] = &self.maps;
         let mut args = kernel_args!(
-            &w.codes,
-            &w.scales,
+            a_map,
+            codes_map,
+            scales_map,
             &w.nan_rows,
             &w.dec,
-            &xp,
             &w.a_scale,
             &w.kind,
             &out_ptr,
@@ -630,13 +680,14 @@ impl WgmmaPath {
             &splits_i,
             &partials
         );
-        // SAFETY: nvfp4_gemm_wgmma(const u8*, const u8*, const u32*, const float*, const u16*,
-        // const float*, int, u16*, int, int, int, int, float*): the packed weights as for the
-        // mma.sync kernels; xp holds M rows of chunks * 64 permuted bf16 (written above on the same
-        // stream); out M*N bf16; with splits > 1 partials holds splits * M * N f32 (checked above)
-        // and out is written by the reduction below instead; the grid is (ceil(N / 128),
-        // ceil(M / 256), splits), and the kernel guards rows >= M, columns >= N and weight tiles
-        // past N.
+        // SAFETY: nvfp4_gemm_wgmma(TensorMap x3 by value, const u32*, const float*, const float*,
+        // int, u16*, int, int, int, int, float*): the maps describe `permuted` (max M rows, of
+        // which the M written above on the same stream are used; the copy engine zero-fills past
+        // max M) and the packed codes and scales (tiles x chunks, zero past them), all owned by
+        // this layer; out M*N bf16; with splits > 1 partials holds splits * M * N f32 (checked
+        // above) and out is written by the reduction below instead; the grid strides over the
+        // ceil(N / 128) x ceil(M / 256) x splits work items, and the kernel guards rows >= M and
+        // columns >= N.
         unsafe { self.gemm.launch(stream, cfg, &mut args) }?;
         if splits > 1 {
             let cfg = self
