@@ -54,13 +54,17 @@ pub fn tiled(
     if !(1..=5).contains(&rank) || strides.len() + 1 != rank || box_dims.len() != rank {
         return bad("rank 1..5 with one stride per outer dimension and one box size per dimension");
     }
-    if address % 16 != 0 || strides.iter().any(|s| s % 16 != 0 || *s >= 1 << 40) {
+    if !address.is_multiple_of(16)
+        || strides
+            .iter()
+            .any(|s| !s.is_multiple_of(16) || *s >= 1 << 40)
+    {
         return bad("address and strides must be multiples of 16 bytes (strides below 2^40)");
     }
     if dims.iter().any(|&d| d == 0 || d > 1 << 32) {
         return bad("every dimension 1..2^32 elements");
     }
-    if box_dims.iter().any(|&b| b == 0 || b > 256) || inner_bytes % 16 != 0 {
+    if box_dims.iter().any(|&b| b == 0 || b > 256) || !inner_bytes.is_multiple_of(16) {
         return bad("box dimensions 1..256, the inner one a multiple of 16 bytes");
     }
     if swizzle_128b && inner_bytes != 128 {
