@@ -3,12 +3,13 @@
 // small-M path). W4A4 runs here too: its activations arrive dequantized to bf16 (e2m1 * sq, exact
 // in bf16; quantize.cu), so the products are the SPEC's, and alpha = dec_a * dec_w.
 //
-// Entry points (stamped at the bottom): nvfp4_gemm_{m8,m16,m24}, up to 8, 16 or 24 tokens per CTA.
+// Entry points (stamped at the bottom): nvfp4_gemm_{m8,m16,m24}_t{1,2,4}, up to 8, 16 or 24 tokens
+// and 1, 2 or 4 weight tiles per CTA.
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
-// of W and a slice of K; the 16 warps of a CTA split K, and reduce their partial sums through
-// shared memory in a fixed order (deterministic: no atomics).
+// of W and a slice of K; the 16, 8 or 4 warps on a tile split K, and reduce their partial sums
+// through shared memory in a fixed order (deterministic: no atomics).
 //
 // Weights are repacked once at load time (nvfp4-cuda `pack.rs` documents the layout) so that each
 // lane reads its fragments for four k16 steps with one 16-byte load, a warp 512 contiguous bytes,
@@ -49,7 +50,7 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
 // that lanes 16..31 zero-fill, so that all lanes run the same copy instructions.
 constexpr int kSlotBytes = 512 + 128;
 
-template <int kMTiles, int kStages>
+template <int kMTiles, int kStages, int kTilesPerCta>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -70,11 +71,18 @@ __device__ __forceinline__ void gemm(
     u8* ring = reinterpret_cast<u8*>(smem) + warp * kStages * kSlotBytes;
     float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + kWarps * kStages * kSlotBytes);
     const int g = lane / 4, t = lane % 4;
-    const int tile = blockIdx.x;
+    // kTilesPerCta tiles per CTA, kWarpsPerTile warps on each (warp kw of a tile takes its K
+    // slice kw).
+    constexpr int kWarpsPerTile = kWarps / kTilesPerCta;
+    const int kw = warp % kWarpsPerTile;
+    const int tile = blockIdx.x * kTilesPerCta + warp / kWarpsPerTile;
+    const int tiles = (n + 15) / 16;
     const int m0 = blockIdx.y * kM;
     const int m_tiles = min(kMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
     const int chunks = (k + kChunkK - 1) / kChunkK;
-    const int c_begin = warp * chunks / kWarps, c_end = (warp + 1) * chunks / kWarps;
+    // A tile past N (in the last CTA) has no chunks: its warps add zeros.
+    const int c_begin = tile < tiles ? kw * chunks / kWarpsPerTile : 0;
+    const int c_end = tile < tiles ? (kw + 1) * chunks / kWarpsPerTile : 0;
 
     float acc[kMTiles][4];
 #pragma unroll
@@ -83,8 +91,9 @@ __device__ __forceinline__ void gemm(
     // Weights go through the ring in chunk order: every lane copies its 16 fragment bytes, and 4 of
     // the chunk's 64 scale bytes (lanes 0..15; lanes 16..31 zero-fill the slot's spare bytes).
     // Running source pointers, 32-bit ring addresses.
-    const u8* w_src = reinterpret_cast<const u8*>(w_codes) + (static_cast<long long>(tile) * chunks + c_begin) * 512 + lane * 16;
-    const u8* s_src = w_scales + (static_cast<long long>(tile) * chunks + c_begin) * 64 + (lane % 16) * 4;
+    const long long piece = static_cast<long long>(tile) * chunks + c_begin;  // [tile][chunk] (pack.rs)
+    const u8* w_src = reinterpret_cast<const u8*>(w_codes) + piece * 512 + lane * 16;
+    const u8* s_src = w_scales + piece * 64 + (lane % 16) * 4;
     const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
     const u32 s_bytes = lane < 16 ? 4u : 0u;
     int next_issue = c_begin;
@@ -170,7 +179,7 @@ __device__ __forceinline__ void gemm(
     }
     cp_async_wait<0>();
 
-    // Split-K reduction: partial[warp][token][row], summed over warps 0..15 in order.
+    // Split-K reduction: partial[warp][token][row], summed over each tile's warps in order.
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt) {
         if (mt >= m_tiles) break;
@@ -181,30 +190,38 @@ __device__ __forceinline__ void gemm(
         p[16 + g + 8] = acc[mt][3];
     }
     __syncthreads();
-    const int outputs = m_tiles * kMTile * 16;  // (token, row) pairs of this CTA, < kThreads
-    const int i = threadIdx.x;
-    float sum = 0.0f;
-    if (i < outputs)
-        for (int w = 0; w < kWarps; ++w) sum = __fadd_rn(sum, partial[(w * kM) * 16 + i]);
-    if (i >= outputs) return;
+    const int outputs = m_tiles * kMTile * 16;  // (token, row) pairs of a tile
     const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
-    const int token = i / 16, row = i % 16;
-    const int m = m0 + token, nn = tile * 16 + row;
-    const u16 out = gemm_output(sum, alpha, w_nan_rows[tile], row);
-    if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = out;
+    for (int i = threadIdx.x; i < kTilesPerCta * outputs; i += kThreads) {
+        const int tl = i / outputs, o = i % outputs;
+        float sum = 0.0f;
+        for (int w = tl * kWarpsPerTile; w < (tl + 1) * kWarpsPerTile; ++w) sum = __fadd_rn(sum, partial[(w * kM) * 16 + o]);
+        const int token = o / 16, row = o % 16, out_tile = blockIdx.x * kTilesPerCta + tl;
+        const int m = m0 + token, nn = out_tile * 16 + row;
+        if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = gemm_output(sum, alpha, w_nan_rows[out_tile < tiles ? out_tile : 0], row);
+    }
 }
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{m8,m16,m24} take up to 8, 16 or 24 tokens per CTA. The m8 kernel fits
-// 64 registers (two CTAs, 32 warps, per SM); the others run one CTA per SM.
-#define NVFP4_GEMM_ENTRY(suffix, m_tiles, stages, min_blocks)                                               \
-    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix(                  \
-        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a, \
-        const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                               \
-        gemm<m_tiles, stages>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);   \
+// Entry points: nvfp4_gemm_{m8,m16,m24}_t{1,2,4} take up to 8, 16 or 24 tokens and 1, 2 or 4
+// weight tiles per CTA (more tiles per CTA for short K, so that each warp still gets a run of
+// chunks). The m8 kernels fit 64 registers (two CTAs, 32 warps, per SM); the others run one CTA
+// per SM.
+#define NVFP4_GEMM_ENTRY(suffix, m_tiles, tiles_per_cta, min_blocks)                                          \
+    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta( \
+        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,   \
+        const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                 \
+        gemm<m_tiles, kStages, tiles_per_cta>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, \
+                                              d, m, n, k);                                                      \
     }
 
-NVFP4_GEMM_ENTRY(m8, 1, kStages, 2)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, kStages, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, kStages, 1)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 2, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 4, 2)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 1)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 2, 1)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 4, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 2, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 4, 1)

@@ -13,10 +13,14 @@
 // wgmma takes A from registers and B from shared memory, so the weights are the A operand, each
 // dequantized in registers exactly as in gemm.cu (one 16-byte fragment load per lane per chunk
 // and tile: the per-warp layout of wgmma's register A fragment is mma.m16n8k16's), and the tokens
-// are wgmma's N. A CTA owns 256 weight rows (two warpgroups of 128 rows, each two m64 blocks) and
-// 128 tokens; K moves in 64-column chunks through a 4-stage cp.async ring holding, per chunk, the
-// 128 x 64 bf16 activation tile (128-byte swizzled, K-major: what a wgmma descriptor reads) and
-// the 16 weight tiles' packed bytes.
+// are wgmma's N. A work item is 128 weight rows (two consumer warpgroups, one m64 block each) x
+// 256 tokens x a K part; K moves in 64-column chunks through a 4-stage ring (nvfp4_tma.cuh)
+// holding, per chunk, the 256 x 64 bf16 activation box (128-byte swizzled, K-major: what a wgmma
+// descriptor reads) and the 8 weight tiles' packed bytes, filled by one producer thread through
+// the bulk tensor copy engine. The consumers only dequantize (the next chunk under the current chunk's
+// MMAs) and issue MMAs; the epilogue rounds pairs of outputs with one cvt and stores them
+// transposed into an output tile with stmatrix, while the producer already fetches the next
+// item's chunks.
 //
 // K order. gemm.cu's packing hands lane t of a quad the column pairs 8t..8t+8 of a chunk (one
 // scale block), step s the pairs 8t + 2s (fragment registers 0, 1) and 8t + 2s + 1 (registers 2, 3).
@@ -24,7 +28,7 @@
 // gives thread t the pairs t and t + 4; so position (s, p) of the permuted chunk holds original
 // pair 8 (p % 4) + 2s + p / 4. Every product is still one weight times the activation of the same
 // column; only the order of the sum changes, which SPEC 5's bound allows.
-#include "nvfp4_gemm.cuh"
+#include "nvfp4_tma.cuh"
 
 using namespace nvfp4;
 
@@ -65,56 +69,14 @@ namespace {
 constexpr int kConsumers = 256;                  // two warpgroups: dequantization and MMAs
 constexpr int kThreads = kConsumers + 128;       // and a producer warpgroup, one thread of which issues the copies
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // setmaxnreg: 128 x 40 + 256 x 232 <= 64 K registers
-constexpr int kTiles = 8;                        // 16-row weight tiles per CTA: 128 rows, one m64 block per warpgroup
+constexpr int kTiles = kTmaTiles;                // 16-row weight tiles per CTA: 128 rows, one m64 block per warpgroup
 constexpr int kTokens = 256;                     // wgmma N
 constexpr int kStages = 4;
 constexpr int kBBytes = kTokens * kChunkK * 2;   // activation tile: 256 rows of 128 bytes
-constexpr int kCodeBytes = kTiles * 512;         // the weight tiles' packed codes of a chunk
-constexpr int kScaleBytes = kTiles * 64;         // and their packed scales
-constexpr int kStageTx = kBBytes + kCodeBytes + kScaleBytes;  // bytes the copies of a stage deliver
-constexpr int kStageBytes = (kStageTx + 1023) / 1024 * 1024;  // keeps every stage 1024-byte aligned
+constexpr int kStageBytes = (kBBytes + kTmaCodeBytes + kTmaScaleBytes + 1023) / 1024 * 1024;  // 1024-byte aligned stages
 constexpr int kRows = kTiles * 16;
 constexpr int kOutStride = kRows + 8;            // bf16 per output-tile row: conflict-free stmatrix rows
 constexpr int kOutBytes = kTokens * kOutStride * 2;
-
-// A CUtensorMap (the driver's opaque 128-byte tensor descriptor), passed by value.
-struct alignas(64) TensorMap { unsigned long long opaque[16]; };
-
-// mbarriers: per stage, "full" completes when the producer has armed it and the stage's copies have
-// delivered their bytes, "empty" when every consumer warp is done with the stage.
-__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(u32 bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(u32 bar, u32 bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
-    asm volatile(
-        "{\n"
-        ".reg .pred done;\n"
-        "wait_%=:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        "@!done bra wait_%=;\n"
-        "}\n" ::"r"(bar), "r"(parity) : "memory");
-}
-
-// Tensor-map copies (the bulk copy engine) into shared memory, completing on an mbarrier.
-__device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap* map, int x, int y, u32 bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
-        ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
-}
-__device__ __forceinline__ void tma_load_3d(u32 dst, const TensorMap* map, int x, int y, int z, u32 bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];"
-        ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(z), "r"(bar) : "memory");
-}
-
-// The consumers' own barrier (the producer warp does not take part).
-__device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;" ::"n"(kConsumers) : "memory"); }
 
 // The shared-memory descriptor of a K-major bf16 operand in the 128-byte swizzle: start address,
 // stride 1024 bytes between 8-row groups, layout type 1 (128B swizzle); the leading offset is
@@ -189,11 +151,12 @@ __device__ __forceinline__ void stmatrix_x4_trans(u32 addr, u32 r0, u32 r1, u32 
 // x fastest: weight rows 128 x onwards, tokens 256 y onwards, K part z of `splits`. Threads: two
 // consumer warpgroups (warp w of warpgroup G owns weight tile 4 G + w, the warpgroup's m64 block)
 // and a producer warpgroup (registers moved to the consumers by setmaxnreg), whose first thread
-// runs the copies up to kStages chunks ahead, across work items, so that the next item's first chunks arrive during this one's last MMAs and epilogue.
+// runs the copies up to kStages chunks ahead, across work items, so that the next item's first
+// chunks arrive during this one's last MMAs and epilogue.
 extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     const __grid_constant__ TensorMap a_map,      // permuted activations (nvfp4_permute_k), bf16
                                                   //   [rows][roundup(K, 64)], box 64 x 256, 128B swizzle
-    const __grid_constant__ TensorMap codes_map,  // packed codes as u32 [tiles][chunks][128], box 128 x 1 x 8
+    const __grid_constant__ TensorMap codes_map,  // packed codes (pack.rs) as u32 [tiles][chunks][128], box 128 x 1 x 8
     const __grid_constant__ TensorMap scales_map, // packed scales as u32 [tiles][chunks][16], box 16 x 1 x 8
     const u32* __restrict__ w_nan_rows,  // [tile]: bit r set if row 16 tile + r has a NaN scale
     const float* __restrict__ w_dec,     // [1] weight decode scale
@@ -215,45 +178,15 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     const u32 full = out_addr + kOutBytes, empty = full + 8 * kStages;
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int chunks = (k + kChunkK - 1) / kChunkK;
     const int tiles = (n + 15) / 16;
-    const int blocks_x = (tiles + kTiles - 1) / kTiles, blocks_y = (m_rows + kTokens - 1) / kTokens;
-    const int items = blocks_x * blocks_y * splits;
-    // Work item -> (weight block x, token block y, first chunk c0, chunk count len).
-    auto locate = [&](int item, int& x, int& y, int& c0, int& len) {
-        x = item % blocks_x;
-        y = (item / blocks_x) % blocks_y;
-        const int z = item / (blocks_x * blocks_y);
-        c0 = z * chunks / splits;
-        len = (z + 1) * chunks / splits - c0;
-    };
-    if (tid == 0) {
-        for (int st = 0; st < kStages; ++st) {
-            mbar_init(full + 8 * st, 1);
-            mbar_init(empty + 8 * st, kConsumers / 32);
-        }
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
+    const WorkItems work(n, m_rows, k, kTokens, splits);
+    if (tid == 0) ring_init<kStages>(full, kConsumers / 32);
     __syncthreads();
 
-    // Stage st of use u (j = u kStages + st counts the CTA's chunks over all its items).
     if (warp >= kConsumers / 32) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegs));
-        if (warp != kConsumers / 32 || lane != 0) return;
-        int j = 0;
-        for (int item = blockIdx.x; item < items; item += gridDim.x) {
-            int x, y, c0, len;
-            locate(item, x, y, c0, len);
-            for (int c = c0; c < c0 + len; ++c, ++j) {
-                const int st = j % kStages;
-                if (j >= kStages) mbar_wait(empty + 8 * st, ((j / kStages) - 1) & 1);
-                const u32 stage = ring + st * kStageBytes, bar = full + 8 * st;
-                mbar_arrive_expect_tx(bar, kStageTx);
-                tma_load_2d(stage, &a_map, c * kChunkK, y * kTokens, bar);
-                tma_load_3d(stage + kBBytes, &codes_map, 0, c, x * kTiles, bar);
-                tma_load_3d(stage + kBBytes + kCodeBytes, &scales_map, 0, c, x * kTiles, bar);
-            }
-        }
+        if (warp == kConsumers / 32 && lane == 0)
+            produce<kStages, kStageBytes, kTokens, kBBytes>(work, ring, full, &a_map, &codes_map, &scales_map);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kConsumerRegs));
@@ -272,7 +205,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     auto dequant = [&](int j, u32 (&frag)[4][4]) {
         const u8* stage = ring_ptr + (j % kStages) * kStageBytes + kBBytes;
         u32 lo, hi;
-        e4m3x2_unpack(*reinterpret_cast<const u16*>(stage + kCodeBytes + wtile * 64 + 2 * lane), lo, hi);
+        e4m3x2_unpack(*reinterpret_cast<const u16*>(stage + kTmaCodeBytes + wtile * 64 + 2 * lane), lo, hi);
         dequant_chunk(*reinterpret_cast<const uint4_t*>(stage + wtile * 512 + lane * 16), lo, hi, frag);
     };
     auto mma = [&](int j, const u32 (&frag)[4][4]) {
@@ -287,9 +220,9 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     };
 
     int j0 = 0;  // the CTA's chunk count before this item
-    for (int item = blockIdx.x; item < items; item += gridDim.x) {
-        int x, y, c0, len;
-        locate(item, x, y, c0, len);
+    for (int item = blockIdx.x; item < work.count; item += gridDim.x) {
+        int x, y, z, c0, len;
+        work.locate(item, x, y, z, c0, len);
 #pragma unroll
         for (int i = 0; i < kTokens / 2; ++i) acc[i] = 0.0f;
         u32 frag0[4][4], frag1[4][4];
@@ -320,7 +253,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
         const int tile = x * kTiles + wtile, m0 = y * kTokens;
         if (splits > 1) {
             // This part's f32 sums, [token][row] of the output, for nvfp4_splitk_reduce.
-            float* part = partials + static_cast<long long>(item / (blocks_x * blocks_y)) * m_rows * n;
+            float* part = partials + static_cast<long long>(z) * m_rows * n;
 #pragma unroll
             for (int q = 0; q < kTokens / 8; ++q) {
 #pragma unroll
@@ -338,7 +271,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
         // output rows.
         const u32 nan_rows = tile < tiles ? w_nan_rows[tile] : 0u;
         const u32 nan_lo = (nan_rows >> g) & 1u ? ~0u : 0u, nan_hi = (nan_rows >> (g + 8)) & 1u ? ~0u : 0u;
-        consumers_sync();  // the previous item's tile has been stored
+        consumers_sync<kConsumers>();  // the previous item's tile has been stored
         // Lane l addresses row l % 8 of block l / 8: token 16 p + 8 (l / 16) + l % 8, rows
         // 16 wtile + 8 ((l / 8) % 2) onwards.
         const u32 lane_addr = out_addr + 2u * static_cast<u32>((8 * (lane / 16) + lane % 8) * kOutStride + 16 * wtile + 8 * ((lane / 8) % 2));
@@ -349,7 +282,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
                               output_pair(a0[0], a0[1], alpha, nan_lo), output_pair(a0[2], a0[3], alpha, nan_hi),
                               output_pair(a0[4], a0[5], alpha, nan_lo), output_pair(a0[6], a0[7], alpha, nan_hi));
         }
-        consumers_sync();
+        consumers_sync<kConsumers>();
         const int n0 = x * kRows;
         const bool vec = ((reinterpret_cast<unsigned long long>(d) | static_cast<unsigned long long>(n) * 2) & 15) == 0;
         for (int piece = tid; piece < kTokens * (kRows / 8); piece += kConsumers) {
@@ -370,7 +303,6 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
 #else
 
 // Not sm_90a: no wgmma. The runtime dispatches the large-M path here only on sm_90a.
-struct alignas(64) TensorMap { unsigned long long opaque[16]; };
 extern "C" __global__ void nvfp4_gemm_wgmma(const __grid_constant__ TensorMap, const __grid_constant__ TensorMap,
                                             const __grid_constant__ TensorMap, const u32*, const float*, const float*, int,
                                             u16*, int, int, int, int, float*) {}

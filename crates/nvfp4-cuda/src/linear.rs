@@ -6,9 +6,11 @@
 //! same exact products.
 //!
 //! Kernels: M ≤ 24 runs `kernels/gemm.cu` (`mma.sync`, any sm_80+: the decode path); on sm_90a a
-//! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`), which first copies the activations into the K
-//! order of its register fragments and splits K into parts, summed in a fixed order, when its tiles
-//! alone would leave SMs idle. Device memory besides the packed weights (0.5625 bytes per weight):
+//! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`, a persistent grid fed by the bulk tensor copy
+//! engine), which first copies the activations into the K order of its register fragments and
+//! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle. Short
+//! K puts 2 or 4 weight tiles in each CTA of the `gemm.cu` kernels. Device
+//! memory besides the packed weights (0.5625 bytes per weight):
 //! for the wgmma path a bf16 copy of `[max M, roundup(K, 64)]` activations and the split sums
 //! (at most a few tiles per SM of f32); in W4A4 the quantized activations and a bf16 buffer of
 //! the rows the mma.sync path takes (`[max M, K]` where there is no wgmma path).
@@ -64,6 +66,19 @@ const THREADS: u32 = 512;
 /// call takes the first that holds its M. The m8 kernel fits
 /// 64 registers, so two CTAs (32 warps) share an SM; the m16 and m24 ones run one CTA per SM.
 const VARIANTS: [(usize, &str); 3] = [(8, "m8"), (16, "m16"), (24, "m24")];
+/// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
+/// 4 ways per tile): doubled from 1 while a warp's slice of K stays under 6 chunks and the grid
+/// keeps at least one CTA per SM, so that short K still gives each warp a run of chunks to stream
+/// (K = 1536: 1.5 chunks per warp with one tile, 6 with four).
+fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
+    let mut per_cta = 1;
+    while per_cta < 4 && shape.chunks * per_cta < 16 * 6 && shape.tiles.div_ceil(2 * per_cta) >= sms
+    {
+        per_cta *= 2;
+    }
+    per_cta
+}
+
 /// Dynamic shared memory of a `gemm.cu` variant: each of the 16 warps' ring of 8 weight slots
 /// (512 code bytes, 64 scale bytes and 64 spare bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
 fn shared_bytes(tokens: usize) -> u32 {
@@ -118,8 +133,10 @@ pub struct Linear {
 struct WeightGemm {
     device: Device,
     weights: PackedWeights,
-    /// The kernel variants, in the order of [`VARIANTS`].
+    /// The kernel variants, in the order of [`VARIANTS`], with [`WeightGemm::tiles_per_cta`].
     kernels: [Kernel; 3],
+    /// Weight tiles per CTA of the `gemm.cu` kernels (see [`tiles_per_cta`]).
+    tiles_per_cta: usize,
     /// The large-M path, where the device has wgmma (sm_90a) and `max M` reaches it.
     wgmma: Option<WgmmaPath>,
 }
@@ -188,7 +205,8 @@ struct WgmmaPath {
     /// `[max M, roundup(K, 64)]` bf16: the activations in the wgmma K order.
     permuted: CudaSlice<bf16>,
     /// Tensor maps of `permuted` (boxes of 64 columns x 256 rows, 128-byte swizzle), of the packed
-    /// codes and of the packed scales (boxes of one chunk of 8 tiles), for the kernel's copies.
+    /// codes and of the packed scales (u32 views `[tile][chunk][128 or 16]`, boxes of one chunk of
+    /// 8 tiles, zero past the last tile), for the kernel's copies.
     maps: [CUtensorMap; 3],
     /// The SMs of the device: the persistent grid's size, and a launch with fewer (N, M) tiles
     /// than SMs splits K (see [`wgmma_splits`]).
@@ -310,6 +328,7 @@ impl Linear {
             }
         };
         let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
+        let per_cta = tiles_per_cta(&shape, device.sm_count()? as usize);
         let weights = PackedWeights {
             codes: stream.clone_htod(&codes)?,
             scales: stream.clone_htod(&scales)?,
@@ -325,10 +344,11 @@ impl Linear {
         let gemm = WeightGemm {
             wgmma,
             kernels: [
-                module.kernel(&format!("nvfp4_gemm_{s0}"), shared_bytes(t0))?,
-                module.kernel(&format!("nvfp4_gemm_{s1}"), shared_bytes(t1))?,
-                module.kernel(&format!("nvfp4_gemm_{s2}"), shared_bytes(t2))?,
+                module.kernel(&format!("nvfp4_gemm_{s0}_t{per_cta}"), shared_bytes(t0))?,
+                module.kernel(&format!("nvfp4_gemm_{s1}_t{per_cta}"), shared_bytes(t1))?,
+                module.kernel(&format!("nvfp4_gemm_{s2}_t{per_cta}"), shared_bytes(t2))?,
             ],
+            tiles_per_cta: per_cta,
             weights,
             device,
         };
@@ -470,7 +490,7 @@ impl WeightGemm {
             .position(|&(tokens, _)| m <= tokens)
             .unwrap_or(VARIANTS.len() - 1);
         let grid = (
-            self.weights.shape.tiles as u32,
+            self.weights.shape.tiles.div_ceil(self.tiles_per_cta) as u32,
             m.div_ceil(VARIANTS[v].0) as u32,
             1,
         );
@@ -513,8 +533,9 @@ impl WeightGemm {
         // SAFETY: nvfp4_gemm_*(const uint4*, const u8*, const u32*, const float*, const u16*,
         // const float*, int, u16*, int, int, int): the packed weights and NaN-row words were sized
         // by PackedShape for (N, K) and uploaded whole; x holds M*K bf16 (16-byte aligned), out
-        // M*N bf16; the activation scale is one f32 or null; the grid is (tiles, ceil(M / tokens
-        // per CTA)) and the kernel guards rows >= M and columns >= N.
+        // M*N bf16; the activation scale is one f32 or null; the grid is (ceil(tiles / tiles per
+        // CTA), ceil(M / tokens per CTA)) and the kernel guards rows >= M and columns >= N, and
+        // gives the last CTA's tiles past N no chunks to read.
         unsafe { self.kernels[v].launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
@@ -582,8 +603,7 @@ impl WgmmaPath {
             let (a, _a) = permuted.device_ptr(&stream);
             let (codes, _c) = weights.codes.device_ptr(&stream);
             let (scales, _s) = weights.scales.device_ptr(&stream);
-            let rows = chunks * CHUNK_K as u64;
-            // Packed weights as u32 words: [tile][chunk][128 code words, or 16 scale words].
+            let cols = chunks * CHUNK_K as u64;
             let packed = |address, words: u64| {
                 tensor_map::tiled(
                     Element::U32,
@@ -598,8 +618,8 @@ impl WgmmaPath {
                 tensor_map::tiled(
                     Element::Bf16,
                     a,
-                    &[rows, max_m as u64],
-                    &[2 * rows],
+                    &[cols, max_m as u64],
+                    &[2 * cols],
                     &[CHUNK_K as u32, WGMMA_TOKENS as u32],
                     true,
                 )?,
@@ -716,7 +736,18 @@ impl WgmmaPath {
 
 #[cfg(test)]
 mod tests {
-    use super::{PackedShape, wgmma_splits};
+    use super::{PackedShape, tiles_per_cta, wgmma_splits};
+
+    /// Short K gets more tiles per CTA, as long as the SMs stay filled.
+    #[test]
+    fn tiles_per_cta_for_short_k() {
+        let shape = |n, k| PackedShape::new(n, k).unwrap();
+        assert_eq!(tiles_per_cta(&shape(24576, 1536), 132), 4); // 24 chunks: 6 per warp
+        assert_eq!(tiles_per_cta(&shape(7168, 2048), 132), 2); // 4 tiles would leave 20 SMs idle
+        assert_eq!(tiles_per_cta(&shape(2048, 7168), 132), 1); // 112 chunks: 7 per warp
+        assert_eq!(tiles_per_cta(&shape(7168, 16384), 132), 1);
+        assert_eq!(tiles_per_cta(&shape(128, 256), 132), 1); // 8 tiles: not enough CTAs
+    }
 
     #[test]
     fn wgmma_splits_fill_the_sms_and_keep_parts_long() {

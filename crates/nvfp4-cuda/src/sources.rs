@@ -48,6 +48,7 @@ pub const KERNEL_SOURCES: &[KernelSource] = &[
 pub const HEADERS: &[KernelSource] = &[
     embed!("nvfp4_numerics.cuh"), // the SPEC numerics, mirroring nvfp4-core
     embed!("nvfp4_gemm.cuh"),     // the GEMM kernels' shared pieces: weight unpacking, cp.async
+    embed!("nvfp4_tma.cuh"), // the wgmma GEMM's copy pipeline: bulk copies, mbarrier ring, work items
 ];
 
 /// The kernel source called `name` (e.g. `"smoke.cu"`).
