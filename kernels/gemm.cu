@@ -190,7 +190,7 @@ __device__ __forceinline__ void gemm(
         p[16 + g + 8] = acc[mt][3];
     }
     __syncthreads();
-    const int outputs = m_tiles * kMTile * 16;  // (token, row) pairs of a tile
+    const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
     const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     for (int i = threadIdx.x; i < kTilesPerCta * outputs; i += kThreads) {
         const int tl = i / outputs, o = i % outputs;
