@@ -3,6 +3,7 @@
 //
 // Entry points (stamped at the bottom):
 //   nvfp4_amax_bf16                          amax of |x| as float bits, atomicMax into *amax
+//   nvfp4_quantize_exact_rows_fused          small inputs: amax and the dynamic exact quantizer, one CTA
 //   nvfp4_quantize_bf16_{linear,swizzled}_{static,dynamic}
 //   nvfp4_quantize_exact_{rows,permuted}_{static,dynamic}   the exact bf16 values instead
 //   nvfp4_dequantize_bf16_{linear,swizzled}
@@ -68,6 +69,17 @@ __device__ __forceinline__ bool global_scale(const float* gs_in, const u32* amax
         if (kDynamic) *gs_out = ok ? gs : bits_f32(0x7FC00000u);
         if (!ok) atomicOr(status, kStatusBadScale);
     }
+    return ok;
+}
+
+// Phase 1 of every quantizer block: the encode scale (and whether it is valid), and os_table
+// (shared, 128 floats): os depends only on the scale byte (and gs), one entry per finite byte.
+template <bool kDynamic>
+__device__ __forceinline__ bool quantizer_setup(const float* gs_in, const u32* amax, float* gs_out, u32* status, float& gs,
+                                                float* os_table) {
+    const bool ok = global_scale<kDynamic>(gs_in, amax, gs_out, status, gs);
+    if (threadIdx.x < 128) os_table[threadIdx.x] = output_scale(e4m3_decode(static_cast<u8>(threadIdx.x)), __frcp_rn(gs));
+    __syncthreads();
     return ok;
 }
 
@@ -165,11 +177,8 @@ __device__ __forceinline__ void quantize_bf16(
     u32* __restrict__ status)        // [1] status bits
 {
     float gs;
-    const bool ok = global_scale<kDynamic>(gs_in, amax, gs_out, status, gs);
-    // os depends only on the scale byte (and gs): one table of the 127 finite bytes per block.
     __shared__ float os_table[128];
-    if (threadIdx.x < 128) os_table[threadIdx.x] = output_scale(e4m3_decode(static_cast<u8>(threadIdx.x)), __frcp_rn(gs));
-    __syncthreads();
+    const bool ok = quantizer_setup<kDynamic>(gs_in, amax, gs_out, status, gs, os_table);
     const int ks = k / kBlock;
     const int groups = (ks + 3) / 4;
     const long long kp = static_cast<long long>(groups) * 4;
@@ -267,19 +276,14 @@ __device__ __forceinline__ void dequantize_bf16(
     }
 }
 
-}  // namespace
-
-// amax of |x| over n bf16 values (n a multiple of 8), NaN ignored, as float bits: each warp
-// reduces, then one atomicMax per warp (max is order-independent, so the result is deterministic).
-// *amax must be zero before the launch. Grid-stride: any grid size works.
-extern "C" __global__ void nvfp4_amax_bf16(const u16* __restrict__ x, long long n, u32* __restrict__ amax) {
+// The largest |x| bit pattern (NaN ignored) of this thread's grid-stride share of n bf16 values (n
+// a multiple of 8): vectors first, first + stride, ... of 8 values.
+__device__ __forceinline__ u32 amax_share(const u16* __restrict__ x, long long n, long long first, long long stride) {
     constexpr int kUnroll = 4;  // 16-byte loads in flight per thread
     const long long vectors = n / 8;
-    const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
     const uint4_t* v = reinterpret_cast<const uint4_t*>(x);
     u32 m2 = 0;  // two 16-bit lanes of |x| bits
-    for (long long base = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; base < vectors;
-         base += kUnroll * stride) {
+    for (long long base = first; base < vectors; base += kUnroll * stride) {
         uint4_t q[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -299,8 +303,43 @@ extern "C" __global__ void nvfp4_amax_bf16(const u16* __restrict__ x, long long 
         }
     }
     const u32 lo = m2 & 0xFFFFu, hi = m2 >> 16;
-    const u32 m = __reduce_max_sync(0xFFFFFFFFu, lo > hi ? lo : hi);
+    return lo > hi ? lo : hi;
+}
+
+}  // namespace
+
+// amax of |x| over n bf16 values (n a multiple of 8), NaN ignored, as float bits: each warp
+// reduces, then one atomicMax per warp (max is order-independent, so the result is deterministic).
+// *amax must be zero before the launch. Grid-stride: any grid size works.
+extern "C" __global__ void nvfp4_amax_bf16(const u16* __restrict__ x, long long n, u32* __restrict__ amax) {
+    const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+    const u32 m = __reduce_max_sync(0xFFFFFFFFu, amax_share(x, n, static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x, stride));
     if ((threadIdx.x & 31) == 0 && m != 0) atomicMax(amax, m << 16);
+}
+
+// Small inputs (decode): the dynamic-scale exact quantizer (row-major) in one launch of one CTA,
+// which takes the amax itself (in shared memory, the same maximum as nvfp4_amax_bf16) before
+// quantizing, instead of a memset, the amax kernel and the quantizer. Launch with gridDim.x = 1.
+extern "C" __global__ void __launch_bounds__(1024, 1) nvfp4_quantize_exact_rows_fused(
+    const u16* x, int rows, int k, float* gs_out, u16* exact, u32* status) {
+    __shared__ u32 block_amax;
+    if (threadIdx.x == 0) block_amax = 0u;
+    __syncthreads();
+    const u32 m = __reduce_max_sync(0xFFFFFFFFu, amax_share(x, static_cast<long long>(rows) * k, threadIdx.x, blockDim.x));
+    if ((threadIdx.x & 31) == 0 && m != 0) atomicMax(&block_amax, m << 16);
+    __syncthreads();
+    float gs;
+    __shared__ float os_table[128];
+    const bool ok = quantizer_setup<true>(nullptr, &block_amax, gs_out, status, gs, os_table);
+    // One scale block per thread at a time, over all rows at once (a row of K = 7168 has only 448).
+    const int ks = k / kBlock;
+    for (long long i = threadIdx.x; i < static_cast<long long>(rows) * ks; i += blockDim.x) {
+        const long long r = i / ks;
+        const int b = static_cast<int>(i % ks);
+        const uint4_t* block = reinterpret_cast<const uint4_t*>(x + r * k) + 2 * b;
+        quantize_one_block<kLinear, kExact>(block[0], block[1], b, ks, ks, 0, nullptr, nullptr, nullptr, exact + r * k, os_table,
+                                            gs, ok);
+    }
 }
 
 #define NVFP4_QUANTIZE_ENTRY(layout_name, layout, mode_name, dynamic)                               \
