@@ -482,8 +482,8 @@ impl Linear {
 }
 
 impl WeightGemm {
-    /// The kernel variant for `m` rows and its launch configuration: one CTA per 16 weight rows
-    /// and per 8, 16 or 24 tokens.
+    /// The kernel variant for `m` rows and its launch configuration: one CTA per
+    /// [`WeightGemm::tiles_per_cta`] 16-row weight tiles and per 8, 16 or 24 tokens.
     fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
         let v = VARIANTS
             .iter()

@@ -181,18 +181,16 @@ fn large_m_and_deepseek_k() {
     check(&reg, &w, &x, 16, GemmMode::W4A4, ActivationScale::Dynamic);
 }
 
-/// Long rows (K = 16400, the last chunk partial) at decode sizes (16 warps of 16 or 17 chunks) and
-/// at sizes where the wgmma kernel splits K into parts (summed in a fixed order), with repeated
-/// calls on one layer giving the same bits as a fresh one.
 /// Many tiles with short K put 2 or 4 weight tiles in each CTA of the small-M kernels (on a GPU
-/// of about 132 SMs: N = 4240 with 17 chunks, 265 tiles, gives 2; N = 8464 with 4 chunks, 529
-/// tiles, 4), ragged N included: the last CTA's tiles past N store nothing.
+/// of about 132 SMs, as the H100: N = 4232 with 17 chunks, 265 tiles, gives 2; N = 8456 with 4
+/// chunks, 529 tiles, 4). N is ragged (not a multiple of 16) and so is the tile count: the last
+/// CTA has tiles past N, which store nothing.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn several_tiles_per_cta_for_short_k() {
     let dev = gpu();
     let reg = KernelRegistry::new(&dev);
-    for (n, k) in [(4240, 1040), (8464, 256)] {
+    for (n, k) in [(4232, 1040), (8456, 256)] {
         let w = Weights::random(n, k, (n + k) as u64);
         for m in [1, 13, 24] {
             let x = Rng::new(m as u64 + 3).vec_bf16(m * k, 1.0);
@@ -202,6 +200,9 @@ fn several_tiles_per_cta_for_short_k() {
     }
 }
 
+/// Long rows (K = 16400, the last chunk partial) at decode sizes (16 warps of 16 or 17 chunks) and
+/// at sizes where the wgmma kernel splits K into parts (summed in a fixed order), with repeated
+/// calls on one layer giving the same bits as a fresh one.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn long_rows_and_repeated_calls() {
