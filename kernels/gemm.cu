@@ -3,8 +3,9 @@
 // small-M path). W4A4 runs here too: its activations arrive dequantized to bf16 (e2m1 * sq, exact
 // in bf16; quantize.cu), so the products are the SPEC's, and alpha = dec_a * dec_w.
 //
-// Entry points (stamped at the bottom): nvfp4_gemm_{m8,m16,m24}_t{1,2,4}, up to 8, 16 or 24 tokens
-// and 1, 2 or 4 weight tiles per CTA.
+// Entry points (stamped at the bottom): nvfp4_gemm_{m1,m8,m16,m24}_t{1,2,4}, 1 or up to 8, 16 or 24
+// tokens and 1, 2 or 4 weight tiles per CTA; m1 copies its token's activations through the
+// shared-memory ring with the weights, the others load theirs from global memory one chunk ahead.
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
@@ -47,10 +48,13 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
 }
 
 // One warp's ring slot: a chunk's fragment bytes (512), its 16 x 4 scale bytes (64), and 64 bytes
-// that lanes 16..31 zero-fill, so that all lanes run the same copy instructions.
-constexpr int kSlotBytes = 512 + 128;
+// that lanes 16..31 zero-fill, so that all lanes run the same copy instructions; the one-token
+// kernels (kActsInRing) add the token's 64 activations of the chunk (128 bytes), copied by lanes
+// 0..7 with the weights, so that no activation load waits on L2 in the loop.
+template <bool kActsInRing>
+constexpr int slot_bytes() { return 512 + 128 + (kActsInRing ? 128 : 0); }
 
-template <int kMTiles, int kStages, int kTilesPerCta>
+template <int kMTiles, int kStages, int kTilesPerCta, bool kActsInRing>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -63,7 +67,9 @@ __device__ __forceinline__ void gemm(
     u16* __restrict__ d,                 // bf16 [M, N]
     int m_rows, int n, int k)
 {
+    static_assert(!kActsInRing || kMTiles == 1, "activations in the ring: one token tile (and M = 1)");
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
+    constexpr int kSlotBytes = slot_bytes<kActsInRing>();
     // Shared memory: each warp's ring of kStages weight slots, then the split-K partial sums
     // [kWarps][kM tokens][16 rows] (f32).
     extern __shared__ uint4_t smem[];
@@ -96,12 +102,20 @@ __device__ __forceinline__ void gemm(
     const u8* s_src = w_scales + piece * 64 + (lane % 16) * 4;
     const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
     const u32 s_bytes = lane < 16 ? 4u : 0u;
+    // kActsInRing: lane l < 8 copies columns 8 l .. 8 l + 7 of the chunk for the token (zero past K).
+    const u32 ring_a = shared_address(ring) + 640 + lane * 16;
+    const u16* a_src = a + 8 * lane;  // token 0: kActsInRing serves M = 1 only
+    const int a_chunks = (k - 8 * lane + kChunkK - 1) / kChunkK;  // chunks whose lane columns are inside K
     int next_issue = c_begin;
     auto issue = [&]() {
         if (next_issue < c_end) {
             const u32 slot = (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
             cp_async_16(ring_w + slot, w_src);
             cp_async_4(ring_s + slot, s_src, s_bytes);
+            if (kActsInRing && lane < 8) {
+                const bool in_k = next_issue < a_chunks;
+                cp_async_16(ring_a + slot, a_src + (in_k ? next_issue * kChunkK : 0), in_k ? 16u : 0u);
+            }
             w_src += 512;
             s_src += 64;
         }
@@ -145,10 +159,17 @@ __device__ __forceinline__ void gemm(
             for (int mt = 0; mt < kMTiles; ++mt)
                 if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[mt], frag[s], b[mt][2 * s], b[mt][2 * s + 1]);
     };
-    auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi) {
+    auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi, u32 (&b)[kMTiles][8]) {
         const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
         w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
         e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 512 + 2 * lane), sq_lo, sq_hi);
+        if (kActsInRing && g == 0) {
+            // Token 0's columns 16 t .. 16 t + 15 (lanes of other tokens keep their zero words).
+            const uint4_t lo = *reinterpret_cast<const uint4_t*>(slot + 640 + 32 * t);
+            const uint4_t hi = *reinterpret_cast<const uint4_t*>(slot + 640 + 32 * t + 16);
+            b[0][0] = lo.x; b[0][1] = lo.y; b[0][2] = lo.z; b[0][3] = lo.w;
+            b[0][4] = hi.x; b[0][5] = hi.y; b[0][6] = hi.z; b[0][7] = hi.w;
+        }
     };
 
 #pragma unroll
@@ -158,23 +179,24 @@ __device__ __forceinline__ void gemm(
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
         for (int i = 0; i < 8; ++i) b0[mt][i] = b1[mt][i] = 0u;
-    if (c_begin < c_end) load_acts(c_begin, b0);
+    if (!kActsInRing && c_begin < c_end) load_acts(c_begin, b0);
     // Two chunks per iteration: their weights were issued kStages - 1 chunks ahead; activations
-    // are loaded one chunk ahead, into the buffer the previous chunk's math has released.
+    // are loaded one chunk ahead, into the buffer the previous chunk's math has released (or,
+    // kActsInRing, read from the slots with the weights).
     for (int c = c_begin; c < c_end; c += 2) {
         const bool two = c + 1 < c_end;
         cp_async_wait<kStages - 3>();  // chunks c and c + 1 have landed (this lane's copies)
         __syncwarp();                  // and the other lanes' (the scale bytes)
         uint4_t w0, w1 = {0u, 0u, 0u, 0u};
         u32 lo0, hi0, lo1 = 0u, hi1 = 0u;
-        take(c, w0, lo0, hi0);
-        if (two) take(c + 1, w1, lo1, hi1);
+        take(c, w0, lo0, hi0, b0);
+        if (two) take(c + 1, w1, lo1, hi1, b1);
         __syncwarp();  // every lane has read both slots before they are refilled
         issue();       // chunk c + kStages - 1, into the slot of chunk c - 1
         issue();       // chunk c + kStages, into the slot of chunk c
-        if (two) load_acts(c + 1, b1);
+        if (!kActsInRing && two) load_acts(c + 1, b1);
         math(w0, lo0, hi0, b0);
-        if (c + 2 < c_end) load_acts(c + 2, b0);
+        if (!kActsInRing && c + 2 < c_end) load_acts(c + 2, b0);
         if (two) math(w1, lo1, hi1, b1);
     }
     cp_async_wait<0>();
@@ -204,24 +226,27 @@ __device__ __forceinline__ void gemm(
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{m8,m16,m24}_t{1,2,4} take up to 8, 16 or 24 tokens and 1, 2 or 4
-// weight tiles per CTA (more tiles per CTA for short K, so that each warp still gets a run of
-// chunks). The m8 kernels fit 64 registers (two CTAs, 32 warps, per SM); the others run one CTA
-// per SM.
-#define NVFP4_GEMM_ENTRY(suffix, m_tiles, tiles_per_cta, min_blocks)                                          \
-    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta( \
-        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,   \
-        const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                 \
-        gemm<m_tiles, kStages, tiles_per_cta>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, \
-                                              d, m, n, k);                                                      \
+// Entry points: nvfp4_gemm_{m1,m8,m16,m24}_t{1,2,4} take 1 (activations through the ring), up to
+// 8, 16 or 24 tokens and 1, 2 or 4 weight tiles per CTA (more tiles per CTA for short K, so that
+// each warp still gets a run of chunks). The m1 and m8 kernels fit 64 registers (two CTAs, 32
+// warps, per SM); the others run one CTA per SM.
+#define NVFP4_GEMM_ENTRY(suffix, m_tiles, acts_in_ring, tiles_per_cta, min_blocks)                              \
+    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta(   \
+        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
+        const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
+        gemm<m_tiles, kStages, tiles_per_cta, acts_in_ring>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale,    \
+                                                            a_scale_is_gs, d, m, n, k);                           \
     }
 
-NVFP4_GEMM_ENTRY(m8, 1, 1, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 2, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 4, 2)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 1)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 2, 1)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 4, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 2, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 4, 1)
+NVFP4_GEMM_ENTRY(m1, 1, true, 1, 2)
+NVFP4_GEMM_ENTRY(m1, 1, true, 2, 2)
+NVFP4_GEMM_ENTRY(m1, 1, true, 4, 2)
+NVFP4_GEMM_ENTRY(m8, 1, false, 1, 2)
+NVFP4_GEMM_ENTRY(m8, 1, false, 2, 2)
+NVFP4_GEMM_ENTRY(m8, 1, false, 4, 2)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 1, 1)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 2, 1)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 4, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 1, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 2, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 4, 1)

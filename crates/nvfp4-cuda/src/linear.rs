@@ -63,9 +63,10 @@ const MAX_DIM: usize = 1 << 30;
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
 /// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
-/// call takes the first that holds its M. The m8 kernel fits
-/// 64 registers, so two CTAs (32 warps) share an SM; the m16 and m24 ones run one CTA per SM.
-const VARIANTS: [(usize, &str); 3] = [(8, "m8"), (16, "m16"), (24, "m24")];
+/// call takes the first that holds its M. The m1 kernel copies its one token's activations with
+/// the weights into the shared-memory ring; the m1 and m8 kernels fit 64 registers, so two CTAs
+/// (32 warps) share an SM; the m16 and m24 ones run one CTA per SM.
+const VARIANTS: [(usize, &str); 4] = [(1, "m1"), (8, "m8"), (16, "m16"), (24, "m24")];
 /// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
 /// 4 ways per tile): doubled from 1 while a warp's slice of K stays under 6 chunks and the grid
 /// keeps at least one CTA per SM, so that short K still gives each warp a run of chunks to stream
@@ -79,10 +80,12 @@ fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
     per_cta
 }
 
-/// Dynamic shared memory of a `gemm.cu` variant: each of the 16 warps' ring of 8 weight slots
-/// (512 code bytes, 64 scale bytes and 64 spare bytes each), then 16 warps x its tokens x 16 rows of f32 partials.
+/// Dynamic shared memory of a `gemm.cu` variant of `tokens` tokens: each of the 16 warps' ring of
+/// 8 slots (512 code bytes, 64 scale bytes and 64 spare bytes each, and for one token its 128
+/// activation bytes), then 16 warps x the mma's tokens (at least 8) x 16 rows of f32 partials.
 fn shared_bytes(tokens: usize) -> u32 {
-    (16 * 8 * (512 + 128) + 16 * tokens * 16 * 4) as u32
+    let slot = if tokens == 1 { 768 } else { 640 };
+    (16 * 8 * slot + 16 * tokens.max(8) * 16 * 4) as u32
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
@@ -134,7 +137,7 @@ struct WeightGemm {
     device: Device,
     weights: PackedWeights,
     /// The kernel variants, in the order of [`VARIANTS`], with [`WeightGemm::tiles_per_cta`].
-    kernels: [Kernel; 3],
+    kernels: [Kernel; 4],
     /// Weight tiles per CTA of the `gemm.cu` kernels (see [`tiles_per_cta`]).
     tiles_per_cta: usize,
     /// The large-M path, where the device has wgmma (sm_90a) and `max M` reaches it.
@@ -279,7 +282,7 @@ impl Linear {
             }
             .into());
         }
-        if max_m.div_ceil(VARIANTS[2].0) > 65_535 {
+        if max_m.div_ceil(VARIANTS[3].0) > 65_535 {
             return Err(ShapeError::InvalidParam {
                 what: "max M (beyond 65535 token blocks of 24)",
                 value: max_m,
@@ -327,7 +330,7 @@ impl Linear {
                 })
             }
         };
-        let [(t0, s0), (t1, s1), (t2, s2)] = VARIANTS;
+        let [(t0, s0), (t1, s1), (t2, s2), (t3, s3)] = VARIANTS;
         let per_cta = tiles_per_cta(&shape, device.sm_count()? as usize);
         let weights = PackedWeights {
             codes: stream.clone_htod(&codes)?,
@@ -347,6 +350,7 @@ impl Linear {
                 module.kernel(&format!("nvfp4_gemm_{s0}_t{per_cta}"), shared_bytes(t0))?,
                 module.kernel(&format!("nvfp4_gemm_{s1}_t{per_cta}"), shared_bytes(t1))?,
                 module.kernel(&format!("nvfp4_gemm_{s2}_t{per_cta}"), shared_bytes(t2))?,
+                module.kernel(&format!("nvfp4_gemm_{s3}_t{per_cta}"), shared_bytes(t3))?,
             ],
             tiles_per_cta: per_cta,
             weights,
