@@ -104,7 +104,8 @@ __device__ __forceinline__ void gemm(
     const u32 s_bytes = lane < 16 ? 4u : 0u;
     // kActsInRing: lane l < 8 copies columns 8 l .. 8 l + 7 of the chunk for the token (zero past K).
     const u32 ring_a = shared_address(ring) + 640 + lane * 16;
-    const u16* a_src = a + 8 * lane;  // token 0: kActsInRing serves M = 1 only
+    // Running, at chunk next_issue (token 0: kActsInRing serves M = 1 only).
+    const u16* a_src = a + static_cast<long long>(c_begin) * kChunkK + 8 * lane;
     const int a_chunks = (k - 8 * lane + kChunkK - 1) / kChunkK;  // chunks whose lane columns are inside K
     int next_issue = c_begin;
     auto issue = [&]() {
@@ -113,11 +114,12 @@ __device__ __forceinline__ void gemm(
             cp_async_16(ring_w + slot, w_src);
             cp_async_4(ring_s + slot, s_src, s_bytes);
             if (kActsInRing && lane < 8) {
-                const bool in_k = next_issue < a_chunks;
-                cp_async_16(ring_a + slot, a_src + (in_k ? next_issue * kChunkK : 0), in_k ? 16u : 0u);
+                const bool in_k = next_issue < a_chunks;  // else zero-fill, from a valid address
+                cp_async_16(ring_a + slot, in_k ? a_src : a, in_k ? 16u : 0u);
             }
             w_src += 512;
             s_src += 64;
+            if (kActsInRing) a_src += kChunkK;
         }
         cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
         ++next_issue;
