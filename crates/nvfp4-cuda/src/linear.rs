@@ -543,9 +543,7 @@ impl WeightGemm {
         unsafe { self.kernels[v].launch(&stream, cfg, &mut args) }?;
         Ok(())
     }
-}
 
-impl WeightGemm {
     /// Checks `out` for `m` output rows before anything is enqueued.
     fn check_out(&self, out: &mut impl DevicePtrMut<bf16>, m: usize) -> Result<()> {
         let stream = self.device.stream().clone();
