@@ -131,11 +131,8 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const u32 (&a)
 // bf16(alpha * (sum * 2^7)) rounded to nearest even, NaN as 0x7FC0 (gemm_output's values, two
 // at a time), or both NaN for a row with a NaN weight scale (nan_row all ones).
 __device__ __forceinline__ u32 output_pair(float lo, float hi, float alpha, u32 nan_row) {
-    u32 r, nan;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(__fmul_rn(alpha, __fmul_rn(hi, 128.0f))), "f"(__fmul_rn(alpha, __fmul_rn(lo, 128.0f))));
-    asm("set.nan.u32.bf16x2 %0, %1, %1;" : "=r"(nan) : "r"(r));
-    nan |= nan_row;
-    return (r & ~nan) | (0x7FC07FC0u & nan);
+    const u32 r = f32x2_to_bf16x2(__fmul_rn(alpha, __fmul_rn(lo, 128.0f)), __fmul_rn(alpha, __fmul_rn(hi, 128.0f)));
+    return (r & ~nan_row) | (0x7FC07FC0u & nan_row);
 }
 
 // Four 8 x 8 bf16 matrices (the mma C fragment layout) stored transposed: lane l gives the

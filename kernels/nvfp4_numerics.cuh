@@ -8,7 +8,7 @@
 //   block::quantize_block                  quantize.cu quantize_one_block (per 16-element block)
 //   layout::swizzled_offset                swizzled_offset
 //   activation::exp_f32, silu, swiglu      exp_f32, silu, swiglu
-//   element::bf16_from_f32, bf16 to_f32    f32_to_bf16 / bf16_to_f32
+//   element::bf16_from_f32, bf16 to_f32    f32_to_bf16, f32x2_to_bf16x2 / bf16_to_f32
 //
 // Every float operation that must match the simulator bit for bit is an explicit `_rn` intrinsic,
 // and the sources are compiled with --fmad=false --ftz=false --prec-div=true, so nothing is
@@ -51,6 +51,20 @@ __device__ __forceinline__ u16 f32_to_bf16(float v) {
     const u32 round_bit = 0x00008000u;
     if ((x & round_bit) != 0 && (x & (3u * round_bit - 1u)) != 0) return static_cast<u16>((x >> 16) + 1u);
     return static_cast<u16>(x >> 16);
+}
+
+// Two values at once, as f32_to_bf16 of each: lo in bits 0..15, hi in 16..31 (the hardware's RNE
+// conversion; a NaN half, whatever payload the conversion gives it, made the canonical 0x7FC0).
+__device__ __forceinline__ u32 f32x2_to_bf16x2(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    u32 nan;  // 0xFFFF in each NaN half
+    asm("set.nan.u32.bf16x2 %0, %1, %1;" : "=r"(nan) : "r"(r));
+#else
+    const u32 nan = ((r & 0x7FFFu) > 0x7F80u ? 0xFFFFu : 0u) | ((r & 0x7FFF0000u) > 0x7F800000u ? 0xFFFF0000u : 0u);
+#endif
+    return (r & ~nan) | (0x7FC07FC0u & nan);
 }
 
 // 2^k for -126 <= k <= 127.

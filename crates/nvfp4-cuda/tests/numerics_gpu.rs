@@ -6,6 +6,7 @@
 
 use cudarc::driver::PushKernelArg;
 use nvfp4_core::activation::{exp_f32, silu, swiglu};
+use nvfp4_core::element::bf16_from_f32;
 use nvfp4_core::layout::swizzled_offset;
 use nvfp4_core::{e2m1, e4m3};
 use nvfp4_cpu::synth::Rng;
@@ -36,19 +37,19 @@ fn header_functions_equal_the_core_ones() {
     let n = inputs.len();
     let s = gpu.stream();
     let x = s.clone_htod(&inputs).unwrap();
-    let mut out = s.alloc_zeros::<u32>(n * 8).unwrap();
+    let mut out = s.alloc_zeros::<u32>(n * 10).unwrap();
     let n_i = n as i32;
     let cfg = probe
         .config(((n as u32).div_ceil(256), 1, 1), (256, 1, 1))
         .unwrap();
-    // SAFETY: nvfp4_numerics_probe(const u32*, int, u32*) reads x[0..n) and writes out[0..8n);
+    // SAFETY: nvfp4_numerics_probe(const u32*, int, u32*) reads x[0..n) and writes out[0..10n);
     // both hold that many words, and the kernel returns for i >= n.
     unsafe { probe.builder(s).arg(&x).arg(&n_i).arg(&mut out).launch(cfg) }.unwrap();
     let out = s.clone_dtoh(&out).unwrap();
     for (i, &bits) in inputs.iter().enumerate() {
         let xf = f32::from_bits(bits);
         let uf = f32::from_bits(inputs[(i * 40503) % n]);
-        let o = &out[i * 8..(i + 1) * 8];
+        let o = &out[i * 10..(i + 1) * 10];
         if !xf.is_nan() {
             assert_eq!(
                 o[0],
@@ -76,6 +77,15 @@ fn header_functions_equal_the_core_ones() {
             o[7] as usize,
             swizzled_offset(i % 1000, i % 23, 24),
             "swizzled_offset at {i}"
+        );
+        // bf16 rounding, one value and two at once (the GEMM epilogue's), bit for bit: NaN is
+        // the canonical 0x7FC0 on both sides.
+        let (bx, bu) = (bf16_from_f32(xf).to_bits(), bf16_from_f32(uf).to_bits());
+        assert_eq!(o[8], u32::from(bx), "f32_to_bf16 at input {i} (x = {xf:e})");
+        assert_eq!(
+            o[9],
+            u32::from(bx) | (u32::from(bu) << 16),
+            "f32x2_to_bf16x2 at input {i} (x = {xf:e}, u = {uf:e})"
         );
     }
 }
