@@ -19,15 +19,15 @@ struct alignas(16) uint4_t { u32 x, y, z, w; };
 static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16, "one 16-byte load");
 
 // The 8 codes of a packed word as the 4 A-fragment registers, bf16 pairs of e2m1 * 2^-126:
-// registers 0..2 take sign and magnitude together from one mask of the word shifted by 0, 3 and
-// 6; register 3 takes its sign, low magnitude pair and top magnitude bit from the 4 bits left per
-// half (pack.rs CODE_BITS).
+// registers 0..2 take sign and magnitude together from one mask of the word rotated left by 0, 4
+// and 10; register 3 from the word rotated by 6 (its m bits) and by 14 (the rest), 9 integer
+// operations in all (pack.rs CODE_BITS: no four rotations of the mask tile the word).
 __device__ __forceinline__ void e2m1x8_unpack(u32 w, u32 (&out)[4]) {
     constexpr u32 kMask = 0x81C081C0u;  // bf16 bits 15 and 8..6 of each half
     out[0] = w & kMask;
-    out[1] = (w << 3) & kMask;
-    out[2] = (w << 6) & kMask;
-    out[3] = ((w << 1) & 0x80008000u) | ((w >> 4) & 0x00C000C0u) | ((w >> 5) & 0x01000100u);
+    out[1] = __funnelshift_l(w, w, 4) & kMask;
+    out[2] = __funnelshift_l(w, w, 10) & kMask;
+    out[3] = (__funnelshift_l(w, w, 6) & 0x00400040u) | (__funnelshift_l(w, w, 14) & 0x81808180u);
 }
 
 // a * b exactly (the products here have at most 6 significant bits): fma with -0 keeps signed zeros.

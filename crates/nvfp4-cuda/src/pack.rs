@@ -13,10 +13,11 @@
 //!   lane's fragment registers `reg` 0..3 for that step, each register a pair `h` (0: even column,
 //!   low half; 1: odd column, high half) of row `16 nt + lane / 4 + 8 (reg % 2)` and code-byte
 //!   column `32 kc + 8 (lane % 4) + 2 step + reg / 2`. A code's bits (sign, e1, e0, m) sit at
-//!   ([`code_bits`], plus 16 for `h = 1`): reg 0 at 15, 8, 7, 6; reg 1 at 12, 5, 4, 3; reg 2 at 9,
-//!   2, 1, 0; reg 3 at 14, 13, 11, 10. The kernel then gets registers 0..2 as
-//!   `(word << 3 reg) & 0x81C081C0` and register 3 from three shifts, each half a bf16 of value
-//!   `e2m1 * 2^-126` (see `kernels/gemm.cu`);
+//!   ([`CODE_BITS`]`[reg][h]`) that the kernel's extraction moves to bf16 bits 15, 8, 7, 6 of
+//!   half `h`: register 0 is `word & 0x81C081C0`, registers 1 and 2 the word rotated left by 4
+//!   and 10 under that mask, register 3 the word rotated by 6 (for the `m` bits) and by 14 (the
+//!   others) under two masks, 9 integer operations per word; each half is then a bf16 of value
+//!   `e2m1 * 2^-126` (see `kernels/nvfp4_gemm.cuh`);
 //! * scales: 64 bytes, `2 lane + hi` holds the E4M3 byte of row `16 nt + lane / 4 + 8 hi`, block
 //!   `4 kc + lane % 4`. A NaN byte (`0x7F`, `0xFF`) is stored as 0 and its row flagged in
 //!   [`pack_weights`]' `nan_rows` (one `u32` per tile, bit `r` for row `16 nt + r`): the kernels
@@ -34,8 +35,9 @@
 //! let mut nan_rows = vec![0u32; shape.tiles];
 //! pack_weights(&codes, &scales, n, k, &mut pc, &mut ps, &mut nan_rows).unwrap();
 //! // lane 0, step 0: registers 0 (row 0, codes 0 and 1 of byte 0) and 2 (byte 1: codes 2, 3);
-//! // registers 1 and 3 are row 8, zero padding. Byte 0 is 0x00, byte 1 is 0x01: code 2 is 1.
-//! assert_eq!(u32::from_le_bytes(pc[..4].try_into().unwrap()), 1 << 0);
+//! // registers 1 and 3 are row 8, zero padding. Byte 0 is 0x00, byte 1 is 0x01: code 2 is 1,
+//! // its m bit at bf16 bit 6 once rotated left by 10, so at bit 28.
+//! assert_eq!(u32::from_le_bytes(pc[..4].try_into().unwrap()), 1 << 28);
 //! assert_eq!(&ps[..2], &[0x38, 0]); // row 0 and row 8 (padding) of block 0
 //! ```
 
@@ -90,14 +92,38 @@ impl PackedShape {
     }
 }
 
-/// The bit positions of a code's (sign, e1, e0, m) in the low half of a packed word, for each of
-/// the four fragment registers (module docs).
-pub const CODE_BITS: [[u32; 4]; 4] = [[15, 8, 7, 6], [12, 5, 4, 3], [9, 2, 1, 0], [14, 13, 11, 10]];
+/// The bit positions of a code's (sign, e1, e0, m) in a packed word, for each of the four
+/// fragment registers and each half (module docs): bf16 bits 15, 8, 7, 6 of the half, rotated
+/// right by [`CODE_ROTATIONS`] (so that the kernel's left rotation puts them back). Together they
+/// use each of the word's 32 bits once.
+pub const CODE_BITS: [[[u32; 4]; 2]; 4] = {
+    let mut bits = [[[0; 4]; 2]; 4];
+    let target = [15, 8, 7, 6];
+    let mut reg = 0;
+    while reg < 4 {
+        let mut h = 0;
+        while h < 2 {
+            let mut i = 0;
+            while i < 4 {
+                bits[reg][h][i] = (target[i] + 16 * h as u32 + 32 - CODE_ROTATIONS[reg][i]) % 32;
+                i += 1;
+            }
+            h += 1;
+        }
+        reg += 1;
+    }
+    bits
+};
+
+/// The left rotation that brings each (sign, e1, e0, m) bit of a register's codes to its bf16
+/// position: one per register, except register 3, whose `m` bits take their own (two disjoint
+/// rotations, as no four rotations of the pattern 15, 8, 7, 6 tile the 32 bits).
+pub const CODE_ROTATIONS: [[u32; 4]; 4] = [[0; 4], [4; 4], [10; 4], [14, 14, 14, 6]];
 
 /// The bits of one E2M1 `code` (low nibble) as register `reg`, half `h` of a packed word.
 pub fn code_bits(code: u8, reg: usize, h: usize) -> u32 {
-    let [s, e1, e0, m] = CODE_BITS[reg];
-    let bit = |b: u8, at: u32| u32::from((code >> b) & 1) << (at + 16 * h as u32);
+    let [s, e1, e0, m] = CODE_BITS[reg][h];
+    let bit = |b: u8, at: u32| u32::from((code >> b) & 1) << at;
     bit(3, s) | bit(2, e1) | bit(1, e0) | bit(0, m)
 }
 
@@ -174,24 +200,24 @@ pub fn pack_weights(
 mod tests {
     use super::*;
 
-    /// The kernel's register extraction (`e2m1x8_unpack` in `kernels/gemm.cu`), in Rust.
+    /// The kernel's register extraction (`e2m1x8_unpack` in `kernels/nvfp4_gemm.cuh`), in Rust.
     fn unpack(w: u32) -> [u32; 4] {
         const MASK: u32 = 0x81C0_81C0;
         [
             w & MASK,
-            (w << 3) & MASK,
-            (w << 6) & MASK,
-            ((w << 1) & 0x8000_8000) | ((w >> 4) & 0x00C0_00C0) | ((w >> 5) & 0x0100_0100),
+            w.rotate_left(4) & MASK,
+            w.rotate_left(10) & MASK,
+            (w.rotate_left(6) & 0x0040_0040) | (w.rotate_left(14) & 0x8180_8180),
         ]
     }
 
-    /// The positions of the four registers tile the 16 bits of a half, and the kernel's
+    /// The positions of the four registers' codes tile the 32 bits of a word, and the kernel's
     /// extraction turns every code into a bf16 of value `e2m1 * 2^-126`, sign included.
     #[test]
     fn unpacked_registers_are_e2m1_times_2_pow_minus_126() {
-        let mut all: Vec<u32> = CODE_BITS.iter().flatten().copied().collect();
+        let mut all: Vec<u32> = CODE_BITS.iter().flatten().flatten().copied().collect();
         all.sort_unstable();
-        assert_eq!(all, (0..16).collect::<Vec<_>>());
+        assert_eq!(all, (0..32).collect::<Vec<_>>());
         for reg in 0..4 {
             for h in 0..2 {
                 for code in 0..16u8 {
