@@ -54,7 +54,11 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
 template <bool kActsInRing>
 constexpr int slot_bytes() { return 512 + 128 + (kActsInRing ? 128 : 0); }
 
-template <int kMTiles, int kStages, int kTilesPerCta, bool kActsInRing>
+// kActsInRing: the one-token kernels copy the token's activations through the ring. Otherwise
+// kPrefetch loads a lane's activations one chunk ahead into a second set of registers (hiding
+// the L2 latency in one warp), or, where those registers would keep two CTAs from sharing an SM
+// (m16), right before the chunk's math, leaving the latency to the twice as many warps.
+template <int kMTiles, int kStages, int kTilesPerCta, bool kActsInRing, bool kPrefetch>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -68,6 +72,7 @@ __device__ __forceinline__ void gemm(
     int m_rows, int n, int k)
 {
     static_assert(!kActsInRing || kMTiles == 1, "activations in the ring: one token tile (and M = 1)");
+    static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
     constexpr int kSlotBytes = slot_bytes<kActsInRing>();
     // Shared memory: each warp's ring of kStages weight slots, then the split-K partial sums
@@ -181,10 +186,10 @@ __device__ __forceinline__ void gemm(
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
         for (int i = 0; i < 8; ++i) b0[mt][i] = b1[mt][i] = 0u;
-    if (!kActsInRing && c_begin < c_end) load_acts(c_begin, b0);
+    if (kPrefetch && c_begin < c_end) load_acts(c_begin, b0);
     // Two chunks per iteration: their weights were issued kStages - 1 chunks ahead; activations
-    // are loaded one chunk ahead, into the buffer the previous chunk's math has released (or,
-    // kActsInRing, read from the slots with the weights).
+    // are loaded one chunk ahead (kPrefetch), into the buffer the previous chunk's math has
+    // released, or just before the math, or (kActsInRing) read from the slots with the weights.
     for (int c = c_begin; c < c_end; c += 2) {
         const bool two = c + 1 < c_end;
         cp_async_wait<kStages - 3>();  // chunks c and c + 1 have landed (this lane's copies)
@@ -196,10 +201,19 @@ __device__ __forceinline__ void gemm(
         __syncwarp();  // every lane has read both slots before they are refilled
         issue();       // chunk c + kStages - 1, into the slot of chunk c - 1
         issue();       // chunk c + kStages, into the slot of chunk c
-        if (!kActsInRing && two) load_acts(c + 1, b1);
-        math(w0, lo0, hi0, b0);
-        if (!kActsInRing && c + 2 < c_end) load_acts(c + 2, b0);
-        if (two) math(w1, lo1, hi1, b1);
+        if (kPrefetch) {
+            if (two) load_acts(c + 1, b1);
+            math(w0, lo0, hi0, b0);
+            if (c + 2 < c_end) load_acts(c + 2, b0);
+            if (two) math(w1, lo1, hi1, b1);
+        } else {
+            if (!kActsInRing) load_acts(c, b0);
+            math(w0, lo0, hi0, b0);
+            if (two) {
+                if (!kActsInRing) load_acts(c + 1, b0);
+                math(w1, lo1, hi1, kActsInRing ? b1 : b0);
+            }
+        }
     }
     cp_async_wait<0>();
 
@@ -230,14 +244,14 @@ __device__ __forceinline__ void gemm(
 
 // Entry points: nvfp4_gemm_{m1,m8,m16,m24}_t{1,2,4} take 1 (activations through the ring), up to
 // 8, 16 or 24 tokens and 1, 2 or 4 weight tiles per CTA (more tiles per CTA for short K, so that
-// each warp still gets a run of chunks). The m1 and m8 kernels fit 64 registers (two CTAs, 32
-// warps, per SM); the others run one CTA per SM.
+// each warp still gets a run of chunks). The m1, m8 and (on sm_90) m16 kernels fit 64 registers
+// (two CTAs, 32 warps, per SM); m24 runs one CTA per SM.
 #define NVFP4_GEMM_ENTRY(suffix, m_tiles, acts_in_ring, tiles_per_cta, min_blocks)                              \
     extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta(   \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
         const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
-        gemm<m_tiles, kStages, tiles_per_cta, acts_in_ring>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale,    \
-                                                            a_scale_is_gs, d, m, n, k);                           \
+        gemm<m_tiles, kStages, tiles_per_cta, acts_in_ring, !(acts_in_ring) && (m_tiles == 1 || min_blocks == 1)>( \
+            w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
 NVFP4_GEMM_ENTRY(m1, 1, true, 1, 2)
@@ -246,9 +260,16 @@ NVFP4_GEMM_ENTRY(m1, 1, true, 4, 2)
 NVFP4_GEMM_ENTRY(m8, 1, false, 1, 2)
 NVFP4_GEMM_ENTRY(m8, 1, false, 2, 2)
 NVFP4_GEMM_ENTRY(m8, 1, false, 4, 2)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 1, 1)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 2, 1)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 4, 1)
+// m16 fits two CTAs per SM on sm_90 (64 registers, no spill); the sm_100 compiler spills at 64,
+// so there it keeps one CTA per SM and prefetches.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
+#define NVFP4_M16_CTAS 1
+#else
+#define NVFP4_M16_CTAS 2
+#endif
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 1, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 2, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 4, NVFP4_M16_CTAS)
 NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 1, 1)
 NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 2, 1)
 NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 4, 1)

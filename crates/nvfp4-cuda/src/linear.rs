@@ -64,8 +64,9 @@ const MAX_DIM: usize = 1 << 30;
 const THREADS: u32 = 512;
 /// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
 /// call takes the first that holds its M. The m1 kernel copies its one token's activations with
-/// the weights into the shared-memory ring; the m1 and m8 kernels fit 64 registers, so two CTAs
-/// (32 warps) share an SM; the m16 and m24 ones run one CTA per SM.
+/// the weights into the shared-memory ring; the m1, m8 and (on sm_90) m16 kernels fit 64
+/// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
+/// their math instead of a chunk ahead); m24 runs one CTA per SM.
 const VARIANTS: [(usize, &str); 4] = [(1, "m1"), (8, "m8"), (16, "m16"), (24, "m24")];
 /// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
 /// 4 ways per tile): doubled from 1 while a warp's slice of K stays under 6 chunks and the grid
