@@ -36,8 +36,8 @@ constexpr int kSmallMTiles = 2;   // the small-M (decode) kernels: up to 16 toke
 constexpr int kLargeMTiles = 3;   // the general kernels: up to 24 tokens per CTA (4 would spill)
 constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
 constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async ring in shared memory)
-
-static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
+constexpr int kRingStages = 4;    // m1 and m4 (activations in the ring): 4 slots (m4's 1152-byte
+                                  // ones fit no more at two CTAs per SM; m1 measured as fast or faster)
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
     asm volatile(
@@ -48,17 +48,19 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
 }
 
 // One warp's ring slot: a chunk's fragment bytes (512), its 16 x 4 scale bytes (64), and 64 bytes
-// that lanes 16..31 zero-fill, so that all lanes run the same copy instructions; the one-token
-// kernels (kActsInRing) add the token's 64 activations of the chunk (128 bytes), copied by lanes
-// 0..7 with the weights, so that no activation load waits on L2 in the loop.
-template <bool kActsInRing>
-constexpr int slot_bytes() { return 512 + 128 + (kActsInRing ? 128 : 0); }
+// that lanes 16..31 zero-fill, so that all lanes run the same copy instructions; the kernels of
+// up to 4 tokens (kRingTokens) add the tokens' 64 activations of the chunk (128 bytes each),
+// copied by lanes 0..8 kRingTokens - 1 with the weights, so that no activation load waits on L2
+// in the loop.
+template <int kRingTokens>
+constexpr int slot_bytes() { return 512 + 128 + 128 * kRingTokens; }
 
-// kActsInRing: the one-token kernels copy the token's activations through the ring. Otherwise
-// kPrefetch loads a lane's activations one chunk ahead into a second set of registers (hiding
-// the L2 latency in one warp), or, where those registers would keep two CTAs from sharing an SM
-// (m16), right before the chunk's math, leaving the latency to the twice as many warps.
-template <int kMTiles, int kStages, int kTilesPerCta, bool kActsInRing, bool kPrefetch>
+// kRingTokens (1 or 4): the kernels of up to that many tokens copy their activations through the
+// ring. Otherwise kPrefetch loads a lane's activations one chunk ahead into a second set of
+// registers (hiding the L2 latency in one warp), or, where those registers would keep two CTAs
+// from sharing an SM (m16), right before the chunk's math, leaving the latency to the twice as
+// many warps.
+template <int kMTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -71,10 +73,12 @@ __device__ __forceinline__ void gemm(
     u16* __restrict__ d,                 // bf16 [M, N]
     int m_rows, int n, int k)
 {
-    static_assert(!kActsInRing || kMTiles == 1, "activations in the ring: one token tile (and M = 1)");
+    static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
+    constexpr bool kActsInRing = kRingTokens > 0;
+    static_assert(kRingTokens <= 4 && (!kActsInRing || kMTiles == 1), "activations in the ring: 32 lanes copy up to 4 tokens");
     static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
-    constexpr int kSlotBytes = slot_bytes<kActsInRing>();
+    constexpr int kSlotBytes = slot_bytes<kRingTokens>();
     // Shared memory: each warp's ring of kStages weight slots, then the split-K partial sums
     // [kWarps][kM tokens][16 rows] (f32).
     extern __shared__ uint4_t smem[];
@@ -107,18 +111,20 @@ __device__ __forceinline__ void gemm(
     const u8* s_src = w_scales + piece * 64 + (lane % 16) * 4;
     const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
     const u32 s_bytes = lane < 16 ? 4u : 0u;
-    // kActsInRing: lane l < 8 copies columns 8 l .. 8 l + 7 of the chunk for the token (zero past K).
+    // kActsInRing: lane l < 8 kRingTokens copies columns 8 (l % 8) .. + 7 of the chunk for token
+    // m0 + l / 8 (zero past K and past M), from a running pointer at chunk next_issue.
     const u32 ring_a = shared_address(ring) + 640 + lane * 16;
-    // Running, at chunk next_issue (token 0: kActsInRing serves M = 1 only).
-    const u16* a_src = a + static_cast<long long>(c_begin) * kChunkK + 8 * lane;
-    const int a_chunks = (k - 8 * lane + kChunkK - 1) / kChunkK;  // chunks whose lane columns are inside K
+    const int a_col = 8 * (lane % 8), a_token = m0 + lane / 8;
+    const bool a_copies = lane < 8 * kRingTokens && a_token < m_rows;
+    const u16* a_src = a + (a_copies ? static_cast<long long>(a_token) * k : 0LL) + static_cast<long long>(c_begin) * kChunkK + a_col;
+    const int a_chunks = a_copies ? (k - a_col + kChunkK - 1) / kChunkK : 0;  // chunks whose lane columns are inside K
     int next_issue = c_begin;
     auto issue = [&]() {
         if (next_issue < c_end) {
             const u32 slot = (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
             cp_async_16(ring_w + slot, w_src);
             cp_async_4(ring_s + slot, s_src, s_bytes);
-            if (kActsInRing && lane < 8) {
+            if (kActsInRing && lane < 8 * kRingTokens) {
                 const bool in_k = next_issue < a_chunks;  // else zero-fill, from a valid address
                 cp_async_16(ring_a + slot, in_k ? a_src : a, in_k ? 16u : 0u);
             }
@@ -170,10 +176,10 @@ __device__ __forceinline__ void gemm(
         const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
         w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
         e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 512 + 2 * lane), sq_lo, sq_hi);
-        if (kActsInRing && g == 0) {
-            // Token 0's columns 16 t .. 16 t + 15 (lanes of other tokens keep their zero words).
-            const uint4_t lo = *reinterpret_cast<const uint4_t*>(slot + 640 + 32 * t);
-            const uint4_t hi = *reinterpret_cast<const uint4_t*>(slot + 640 + 32 * t + 16);
+        if (kActsInRing && g < kRingTokens) {
+            // Token g's columns 16 t .. 16 t + 15 (lanes of other tokens keep their zero words).
+            const uint4_t lo = *reinterpret_cast<const uint4_t*>(slot + 640 + 128 * g + 32 * t);
+            const uint4_t hi = *reinterpret_cast<const uint4_t*>(slot + 640 + 128 * g + 32 * t + 16);
             b[0][0] = lo.x; b[0][1] = lo.y; b[0][2] = lo.z; b[0][3] = lo.w;
             b[0][4] = hi.x; b[0][5] = hi.y; b[0][6] = hi.z; b[0][7] = hi.w;
         }
@@ -242,24 +248,28 @@ __device__ __forceinline__ void gemm(
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{m1,m8,m16,m24}_t{1,2,4} take 1 (activations through the ring), up to
-// 8, 16 or 24 tokens and 1, 2 or 4 weight tiles per CTA (more tiles per CTA for short K, so that
-// each warp still gets a run of chunks). The m1, m8 and (on sm_90) m16 kernels fit 64 registers
-// (two CTAs, 32 warps, per SM); m24 runs one CTA per SM.
-#define NVFP4_GEMM_ENTRY(suffix, m_tiles, acts_in_ring, tiles_per_cta, min_blocks)                              \
+// Entry points: nvfp4_gemm_{m1,m4,m8,m16,m24}_t{1,2,4} take 1 or up to 4 (activations through
+// the ring), 8, 16 or 24 tokens and 1, 2 or 4 weight tiles per CTA (more tiles per CTA for short
+// K, so that each warp still gets a run of chunks). The m1, m4, m8 and (on sm_90) m16 kernels fit
+// 64 registers (two CTAs, 32 warps, per SM; m1 and m4 with 4-slot rings); m24 runs one CTA per
+// SM.
+#define NVFP4_GEMM_ENTRY(suffix, m_tiles, ring_tokens, stages, tiles_per_cta, min_blocks)                       \
     extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta(   \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
         const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
-        gemm<m_tiles, kStages, tiles_per_cta, acts_in_ring, !(acts_in_ring) && (m_tiles == 1 || min_blocks == 1)>( \
+        gemm<m_tiles, stages, tiles_per_cta, ring_tokens, ring_tokens == 0 && (m_tiles == 1 || min_blocks == 1)>( \
             w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
-NVFP4_GEMM_ENTRY(m1, 1, true, 1, 2)
-NVFP4_GEMM_ENTRY(m1, 1, true, 2, 2)
-NVFP4_GEMM_ENTRY(m1, 1, true, 4, 2)
-NVFP4_GEMM_ENTRY(m8, 1, false, 1, 2)
-NVFP4_GEMM_ENTRY(m8, 1, false, 2, 2)
-NVFP4_GEMM_ENTRY(m8, 1, false, 4, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, kRingStages, 1, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, kRingStages, 2, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, kRingStages, 4, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 4, kRingStages, 1, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 4, kRingStages, 2, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 4, kRingStages, 4, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 1, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 2, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 4, 2)
 // m16 fits two CTAs per SM on sm_90 (64 registers, no spill); the sm_100 compiler spills at 64,
 // so there it keeps one CTA per SM and prefetches.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
@@ -267,9 +277,9 @@ NVFP4_GEMM_ENTRY(m8, 1, false, 4, 2)
 #else
 #define NVFP4_M16_CTAS 2
 #endif
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 1, NVFP4_M16_CTAS)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 2, NVFP4_M16_CTAS)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, false, 4, NVFP4_M16_CTAS)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 1, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 2, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, false, 4, 1)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 0, kStages, 1, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 0, kStages, 2, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 0, kStages, 4, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 0, kStages, 1, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 0, kStages, 2, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 0, kStages, 4, 1)

@@ -1,7 +1,10 @@
 //! The NVFP4 linear layer against cuBLAS BF16 and the roofline, on DeepSeek-V3 projection shapes
 //! (N x K) at M in {1, 4, 16, 64, 256, 1024, 4096}, in both modes. One run measures everything:
 //! the device's copy bandwidth, our `Linear::forward` (W4A4 includes quantizing its input), and
-//! cuBLASLt's BF16 GEMM on the same shape. Prints a table and writes `linear.csv` (the
+//! cuBLASLt's BF16 GEMM on the same shape, both timed the same way: by CUDA-graph replay up to
+//! M = 64 (as an engine replays its decode step: no host launch overhead), by back-to-back calls
+//! above; the header line gives the launch floor, an empty kernel timed by graph replay. Prints a
+//! table and writes `linear.csv` (the
 //! `cargo xtask plot` format) to the bench output folder. Run on a GPU machine:
 //! `cargo bench -p nvfp4-cuda --bench linear`, or the bundle's `run.sh --bench`.
 //! `NVFP4_LINEAR_ONLY="7168x16384 1"` restricts the run to shapes whose name contains the first
@@ -11,7 +14,8 @@ mod common;
 
 use common::cublas::{BaselineGemm, tflops};
 use common::report::{Csv, PLOT_HEADER};
-use common::{copy_bandwidth, time_gpu};
+use common::{copy_bandwidth, time_gpu, time_graph};
+use cudarc::driver::PushKernelArg;
 use nvfp4_core::bf16;
 use nvfp4_core::plan::GemmMode;
 use nvfp4_cpu::synth::Rng;
@@ -30,11 +34,50 @@ const MS: [usize; 7] = [1, 4, 16, 64, 256, 1024, 4096];
 /// H100 SXM dense BF16 tensor-core peak (NVIDIA's datasheet figure), for the roofline.
 const PEAK_BF16_FLOPS: f64 = 989.4e12;
 
-/// Mean time of `f` in µs, with enough launches for about 20 ms of GPU time.
-fn time_us(dev: &Device, mut f: impl FnMut()) -> f64 {
-    let probe = time_gpu(dev, 2, 3, &mut f).as_secs_f64();
-    let iters = ((0.02 / probe.max(1e-7)) as usize).clamp(5, 500);
-    time_gpu(dev, 3, iters, f).as_secs_f64() * 1e6
+/// Mean time of one call of `f` in µs, for about 20 ms of GPU time. `graph`: 20 calls captured
+/// into a CUDA graph and the graph replayed, which takes the host's launch overhead out, as in an
+/// engine that replays its decode step; else back-to-back calls (where a call runs far longer
+/// than its launch).
+fn time_us(dev: &Device, graph: bool, mut f: impl FnMut()) -> f64 {
+    const CALLS: usize = 20;
+    if graph {
+        let probe = time_graph(dev, CALLS, 1, &mut f).as_secs_f64() * CALLS as f64;
+        let replays = ((0.02 / probe.max(1e-7)) as usize).clamp(3, 200);
+        time_graph(dev, CALLS, replays, f).as_secs_f64() * 1e6
+    } else {
+        let probe = time_gpu(dev, 2, 3, &mut f).as_secs_f64();
+        let iters = ((0.02 / probe.max(1e-7)) as usize).clamp(5, 500);
+        time_gpu(dev, 3, iters, f).as_secs_f64() * 1e6
+    }
+}
+
+/// The largest M timed by graph replay (the decode sizes; a larger M's call runs far longer than
+/// its launch).
+const GRAPH_MAX_M: usize = 64;
+
+/// The time of an empty launch shaped like the small-M kernels' (two CTAs of 512 threads per SM),
+/// timed as the rows are: what a kernel costs before any byte moves.
+fn launch_floor_us(dev: &Device, reg: &KernelRegistry) -> f64 {
+    let kernel = reg
+        .get("smoke.cu", &[])
+        .and_then(|m| m.kernel("smoke_fill_u32", 0))
+        .expect("smoke kernel");
+    let sms = dev.sm_count().expect("SM count");
+    let cfg = kernel.config((2 * sms, 1, 1), (512, 1, 1)).expect("config");
+    let mut out = dev.stream().alloc_zeros::<u32>(1).expect("alloc");
+    let (value, n) = (0u32, 0i32);
+    time_us(dev, true, || {
+        // SAFETY: smoke_fill_u32(unsigned*, unsigned, int) writes out[0..n), n = 0.
+        unsafe {
+            kernel
+                .builder(dev.stream())
+                .arg(&mut out)
+                .arg(&value)
+                .arg(&n)
+                .launch(cfg)
+        }
+        .expect("launch");
+    })
 }
 
 fn main() {
@@ -53,10 +96,11 @@ fn main() {
     }
     let bw = copy_bandwidth(&dev);
     println!(
-        "device: {} | copy bandwidth {:.0} GB/s | BF16 peak (datasheet) {:.0} TFLOP/s",
+        "device: {} | copy bandwidth {:.0} GB/s | BF16 peak (datasheet) {:.0} TFLOP/s | launch floor {:.2} us",
         dev.name().unwrap_or_default(),
         bw / 1e9,
-        PEAK_BF16_FLOPS / 1e12
+        PEAK_BF16_FLOPS / 1e12,
+        launch_floor_us(&dev, &reg)
     );
     let mut csv = Csv::create(
         "linear.csv",
@@ -115,14 +159,16 @@ fn main() {
             .collect();
         for m in MS.into_iter().filter(|&m| only_m.is_none_or(|o| o == m)) {
             let cublas_us = match BaselineGemm::new(&dev, m, n, k) {
-                Ok(mut base) => time_us(&dev, || base.run()),
+                Ok(mut base) => time_us(&dev, m <= GRAPH_MAX_M, || base.run()),
                 Err(e) => {
                     eprintln!("cuBLAS baseline unavailable for M={m} {name}: {e}");
                     f64::NAN
                 }
             };
             for (mode, layer) in &mut layers {
-                let us = time_us(&dev, || layer.forward(&x, m, &mut out).expect("forward"));
+                let us = time_us(&dev, m <= GRAPH_MAX_M, || {
+                    layer.forward(&x, m, &mut out).expect("forward")
+                });
                 let a_bytes = match mode {
                     GemmMode::W4A16 => 2.0,
                     GemmMode::W4A4 => 2.0 + 2.0 * 0.5625, // bf16 read by the quantizer, NVFP4 written and read

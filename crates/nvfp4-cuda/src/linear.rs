@@ -63,11 +63,11 @@ const MAX_DIM: usize = 1 << 30;
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
 /// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
-/// call takes the first that holds its M. The m1 kernel copies its one token's activations with
-/// the weights into the shared-memory ring; the m1, m8 and (on sm_90) m16 kernels fit 64
+/// call takes the first that holds its M. The m1 and m4 kernels copy their tokens' activations
+/// with the weights into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
 /// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
 /// their math instead of a chunk ahead); m24 runs one CTA per SM.
-const VARIANTS: [(usize, &str); 4] = [(1, "m1"), (8, "m8"), (16, "m16"), (24, "m24")];
+const VARIANTS: [(usize, &str); 5] = [(1, "m1"), (4, "m4"), (8, "m8"), (16, "m16"), (24, "m24")];
 /// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
 /// 4 ways per tile): doubled from 1 while a warp's slice of K stays under 6 chunks and the grid
 /// keeps at least one CTA per SM, so that short K still gives each warp a run of chunks to stream
@@ -81,12 +81,17 @@ fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
     per_cta
 }
 
-/// Dynamic shared memory of a `gemm.cu` variant of `tokens` tokens: each of the 16 warps' ring of
-/// 8 slots (512 code bytes, 64 scale bytes and 64 spare bytes each, and for one token its 128
-/// activation bytes), then 16 warps x the mma's tokens (at least 8) x 16 rows of f32 partials.
+/// Dynamic shared memory of a `gemm.cu` variant of `tokens` tokens: each of the 16 warps' ring
+/// (8 slots, 4 for m1 and m4) of 512 code bytes, 64 scale bytes and 64 spare bytes, and for up
+/// to 4 tokens their 128 activation bytes each; then 16 warps x the mma's tokens (at least 8) x
+/// 16 rows of f32 partials.
 fn shared_bytes(tokens: usize) -> u32 {
-    let slot = if tokens == 1 { 768 } else { 640 };
-    (16 * 8 * slot + 16 * tokens.max(8) * 16 * 4) as u32
+    let (stages, ring_tokens) = match tokens {
+        1 => (4, 1),
+        4 => (4, 4),
+        _ => (8, 0),
+    };
+    (16 * stages * (640 + 128 * ring_tokens) + 16 * tokens.max(8) * 16 * 4) as u32
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
@@ -138,7 +143,7 @@ struct WeightGemm {
     device: Device,
     weights: PackedWeights,
     /// The kernel variants, in the order of [`VARIANTS`], with [`WeightGemm::tiles_per_cta`].
-    kernels: [Kernel; 4],
+    kernels: [Kernel; 5],
     /// Weight tiles per CTA of the `gemm.cu` kernels (see [`tiles_per_cta`]).
     tiles_per_cta: usize,
     /// The large-M path, where the device has wgmma (sm_90a) and `max M` reaches it.
@@ -283,7 +288,7 @@ impl Linear {
             }
             .into());
         }
-        if max_m.div_ceil(VARIANTS[3].0) > 65_535 {
+        if max_m.div_ceil(VARIANTS[4].0) > 65_535 {
             return Err(ShapeError::InvalidParam {
                 what: "max M (beyond 65535 token blocks of 24)",
                 value: max_m,
@@ -331,7 +336,7 @@ impl Linear {
                 })
             }
         };
-        let [(t0, s0), (t1, s1), (t2, s2), (t3, s3)] = VARIANTS;
+        let [(t0, s0), (t1, s1), (t2, s2), (t3, s3), (t4, s4)] = VARIANTS;
         let per_cta = tiles_per_cta(&shape, device.sm_count()? as usize);
         let weights = PackedWeights {
             codes: stream.clone_htod(&codes)?,
@@ -352,6 +357,7 @@ impl Linear {
                 module.kernel(&format!("nvfp4_gemm_{s1}_t{per_cta}"), shared_bytes(t1))?,
                 module.kernel(&format!("nvfp4_gemm_{s2}_t{per_cta}"), shared_bytes(t2))?,
                 module.kernel(&format!("nvfp4_gemm_{s3}_t{per_cta}"), shared_bytes(t3))?,
+                module.kernel(&format!("nvfp4_gemm_{s4}_t{per_cta}"), shared_bytes(t4))?,
             ],
             tiles_per_cta: per_cta,
             weights,

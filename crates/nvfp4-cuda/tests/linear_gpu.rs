@@ -183,8 +183,9 @@ fn large_m_and_deepseek_k() {
 
 /// Many tiles with short K put 2 or 4 weight tiles in each CTA of the small-M kernels (on a GPU
 /// of about 132 SMs, as the H100: N = 4232 with 17 chunks, 265 tiles, gives 2; N = 8456 with 4
-/// chunks, 529 tiles, 4). N is ragged (not a multiple of 16) and so is the tile count: the last
-/// CTA has tiles past N, which store nothing.
+/// chunks, 529 tiles, 4), for each kernel (M = 1: m1; 3 and 4: m4, one token of its ring
+/// zero-filled at 3; 13: m16; 24: m24). N is ragged (not a multiple of 16) and so is the tile
+/// count: the last CTA has tiles past N, which store nothing.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn several_tiles_per_cta_for_short_k() {
@@ -192,7 +193,7 @@ fn several_tiles_per_cta_for_short_k() {
     let reg = KernelRegistry::new(&dev);
     for (n, k) in [(4232, 1040), (8456, 256)] {
         let w = Weights::random(n, k, (n + k) as u64);
-        for m in [1, 13, 24] {
+        for m in [1, 3, 4, 13, 24] {
             let x = Rng::new(m as u64 + 3).vec_bf16(m * k, 1.0);
             check(&reg, &w, &x, m, GemmMode::W4A16, ActivationScale::Dynamic);
             check(&reg, &w, &x, m, GemmMode::W4A4, ActivationScale::Dynamic);
