@@ -3,9 +3,10 @@
 // small-M path). W4A4 runs here too: its activations arrive dequantized to bf16 (e2m1 * sq, exact
 // in bf16; quantize.cu), so the products are the SPEC's, and alpha = dec_a * dec_w.
 //
-// Entry points (stamped at the bottom): nvfp4_gemm_{m1,m8,m16,m24}_t{1,2,4}, 1 or up to 8, 16 or 24
-// tokens and 1, 2 or 4 weight tiles per CTA; m1 copies its token's activations through the
-// shared-memory ring with the weights, the others load theirs from global memory one chunk ahead.
+// Entry points (stamped at the bottom): nvfp4_gemm_{m1,m4,m8,m16,m24}_t{1,2,4}, 1 or up to 4, 8, 16
+// or 24 tokens and 1, 2 or 4 weight tiles per CTA; m1 and m4 copy their tokens' activations
+// through the shared-memory ring with the weights, m8 and m24 load theirs from global memory one
+// chunk ahead, m16 right before each chunk's math (see kPrefetch).
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
