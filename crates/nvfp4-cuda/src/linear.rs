@@ -9,8 +9,8 @@
 //! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`, a persistent grid fed by the bulk tensor copy
 //! engine), which first copies the activations into the K order of its register fragments and
 //! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle. Short
-//! K puts 2 or 4 weight tiles in each CTA of the `gemm.cu` kernels. Device
-//! memory besides the packed weights (0.5625 bytes per weight):
+//! K, or more tiles than fit on the SMs in one wave, puts 2 or 4 weight tiles in each CTA of the
+//! `gemm.cu` kernels. Device memory besides the packed weights (0.5625 bytes per weight):
 //! for the wgmma path a bf16 copy of `[max M, roundup(K, 64)]` activations and the split sums
 //! (at most a few tiles per SM of f32); in W4A4 the quantized activations and a bf16 buffer of
 //! the rows the mma.sync path takes (`[max M, K]` where there is no wgmma path).
