@@ -311,9 +311,13 @@ fn same_bits_run_to_run_and_graph_replay() {
     let dev = gpu();
     let reg = KernelRegistry::new(&dev);
     let s = dev.stream();
-    let (m, n, k) = (64, 256, 2048);
+    let (n, k) = (256, 2048);
     let w = Weights::random(n, k, 13);
-    for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+    // M = 3: the m4 kernel (mma.sync); M = 64: the wgmma kernel where there is one.
+    for (m, mode) in [3, 64]
+        .into_iter()
+        .flat_map(|m| [(m, GemmMode::W4A16), (m, GemmMode::W4A4)])
+    {
         let mut layer = Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
         let mut x = s.clone_htod(&Rng::new(14).vec_bf16(m * k, 1.0)).unwrap();
         let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
@@ -321,7 +325,11 @@ fn same_bits_run_to_run_and_graph_replay() {
         let first = s.clone_dtoh(&out).unwrap();
         for _ in 0..3 {
             layer.forward(&x, m, &mut out).unwrap();
-            assert_eq!(s.clone_dtoh(&out).unwrap(), first, "{mode:?}: run to run");
+            assert_eq!(
+                s.clone_dtoh(&out).unwrap(),
+                first,
+                "{mode:?} M={m}: run to run"
+            );
         }
         s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .unwrap();
@@ -338,7 +346,7 @@ fn same_bits_run_to_run_and_graph_replay() {
         assert_eq!(
             replayed,
             s.clone_dtoh(&out).unwrap(),
-            "{mode:?}: replay with new data"
+            "{mode:?} M={m}: replay with new data"
         );
         assert_ne!(replayed, first);
     }
