@@ -292,7 +292,7 @@ impl Linear {
             }
             .into());
         }
-        if max_m.div_ceil(VARIANTS[4].0) > 65_535 {
+        if max_m.div_ceil(VARIANTS[VARIANTS.len() - 1].0) > 65_535 {
             return Err(ShapeError::InvalidParam {
                 what: "max M (beyond 65535 token blocks of 24)",
                 value: max_m,
