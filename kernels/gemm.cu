@@ -119,20 +119,30 @@ __device__ __forceinline__ void gemm(
     const bool a_copies = lane < 8 * kRingTokens && a_token < m_rows;
     const u16* a_src = a + (a_copies ? static_cast<long long>(a_token) * k : 0LL) + static_cast<long long>(c_begin) * kChunkK + a_col;
     const int a_chunks = a_copies ? (k - a_col + kChunkK - 1) / kChunkK : 0;  // chunks whose lane columns are inside K
-    int next_issue = c_begin;
-    auto issue = [&]() {
-        if (next_issue < c_end) {
-            const u32 slot = (static_cast<unsigned>(next_issue) % kStages) * kSlotBytes;
+    // Chunk c's weight copies, and (kActsInRing) its activation copies, into slot c % kStages;
+    // each call moves its running pointers one chunk on.
+    auto issue_weights = [&](int c) {
+        if (c < c_end) {
+            const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
             cp_async_16(ring_w + slot, w_src);
             cp_async_4(ring_s + slot, s_src, s_bytes);
-            if (kActsInRing && lane < 8 * kRingTokens) {
-                const bool in_k = next_issue < a_chunks;  // else zero-fill, from a valid address
-                cp_async_16(ring_a + slot, in_k ? a_src : a, in_k ? 16u : 0u);
-            }
             w_src += 512;
             s_src += 64;
-            if (kActsInRing) a_src += kChunkK;
         }
+    };
+    auto issue_acts = [&](int c) {
+        if (kActsInRing && c < c_end) {
+            if (lane < 8 * kRingTokens) {
+                const bool in_k = c < a_chunks;  // else zero-fill, from a valid address
+                cp_async_16(ring_a + (static_cast<unsigned>(c) % kStages) * kSlotBytes, in_k ? a_src : a, in_k ? 16u : 0u);
+            }
+            a_src += kChunkK;
+        }
+    };
+    int next_issue = c_begin + kStages - 1;  // after the prologue below
+    auto issue = [&]() {
+        issue_weights(next_issue);
+        issue_acts(next_issue);
         cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
         ++next_issue;
     };
@@ -186,8 +196,19 @@ __device__ __forceinline__ void gemm(
         }
     };
 
+    // Prologue: the first kStages - 1 chunks' weights, which no earlier kernel writes, are copied
+    // before waiting for the kernel this launch depends on (programmatic dependent launch: this
+    // one may start while that one still runs; see pdl_wait), the activations after. The weight
+    // copies join the first chunk's group, so the group counts stay one per chunk.
+    pdl_launch_dependents();
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) issue();
+    for (int i = 0; i < kStages - 1; ++i) issue_weights(c_begin + i);
+    pdl_wait();
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) {
+        issue_acts(c_begin + i);
+        cp_async_commit();
+    }
     u32 b0[kMTiles][8], b1[kMTiles][8];
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)

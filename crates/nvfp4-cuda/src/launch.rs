@@ -20,7 +20,7 @@
 //! # Ok::<(), nvfp4_cuda::Error>(())
 //! ```
 
-use cudarc::driver::sys::CUfunction_attribute;
+use cudarc::driver::sys::{self, CUfunction_attribute};
 use std::ffi::c_void;
 
 use cudarc::driver::result;
@@ -170,6 +170,58 @@ impl Kernel {
                 args,
             )
         }?;
+        Ok(())
+    }
+
+    /// [`Kernel::launch`] with programmatic dependent launch allowed (sm_90 and newer): the
+    /// kernel may start while the work before it on `stream` still runs (once that work lets
+    /// dependents start, or as it ends), so that its prologue overlaps that work's tail; inside a
+    /// captured graph the launch becomes a programmatic edge.
+    ///
+    /// # Errors
+    /// As [`Kernel::launch`]; a driver error where the device does not support the attribute.
+    ///
+    /// # Safety
+    /// As [`Kernel::launch`], and the kernel reads or writes memory that earlier work on the stream
+    /// may still use only after `griddepcontrol.wait` (`pdl_wait` in `kernels/nvfp4_gemm.cuh`).
+    pub unsafe fn launch_overlapping(
+        &self,
+        stream: &CudaStream,
+        cfg: LaunchConfig,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
+        stream.context().bind_to_thread()?;
+        // SAFETY: an all-zero launch attribute value is a valid (empty) union value.
+        let mut value: sys::CUlaunchAttributeValue = unsafe { std::mem::zeroed() };
+        value.programmaticStreamSerializationAllowed = 1;
+        let mut attr = sys::CUlaunchAttribute {
+            id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+            pad: [0; 4],
+            value,
+        };
+        let config = sys::CUlaunchConfig {
+            gridDimX: cfg.grid_dim.0,
+            gridDimY: cfg.grid_dim.1,
+            gridDimZ: cfg.grid_dim.2,
+            blockDimX: cfg.block_dim.0,
+            blockDimY: cfg.block_dim.1,
+            blockDimZ: cfg.block_dim.2,
+            sharedMemBytes: cfg.shared_mem_bytes,
+            hStream: stream.cu_stream(),
+            attrs: &raw mut attr,
+            numAttrs: 1,
+        };
+        // SAFETY: config and attr outlive the call; the function belongs to the stream's context
+        // (bound above); the caller vouches for the arguments and the kernel's waits.
+        unsafe {
+            sys::cuLaunchKernelEx(
+                &raw const config,
+                self.function.cu_function(),
+                args.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        }
+        .result()?;
         Ok(())
     }
 }

@@ -352,6 +352,58 @@ fn same_bits_run_to_run_and_graph_replay() {
     }
 }
 
+/// Two layers in a row, the second reading the first's output, as a decode step runs them: the
+/// small-M launches may overlap the previous launch on the stream (programmatic dependent launch,
+/// used where the grid gives every SM a CTA: 132 CTAs of 2 tiles here, on an H100), so the second
+/// must wait for the first's output. A captured graph of the pair, replayed on new input, gives
+/// the bits of the eager pair, and each layer's output is checked against the simulator.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn chained_layers_overlapping_launches() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let (k1, n) = (1024, 4224);
+    let (w1, w2) = (Weights::random(n, k1, 31), Weights::random(n, n, 32));
+    for m in [1, 4, 16] {
+        let mode = GemmMode::W4A16;
+        let act = ActivationScale::Dynamic;
+        let mut l1 = Linear::new(&reg, &w1.linear(), mode, act, m).unwrap();
+        let mut l2 = Linear::new(&reg, &w2.linear(), mode, act, m).unwrap();
+        let mut x = s
+            .clone_htod(&Rng::new(33 + m as u64).vec_bf16(m * k1, 1.0))
+            .unwrap();
+        let (mut y, mut z) = (
+            s.alloc_zeros::<bf16>(m * n).unwrap(),
+            s.alloc_zeros::<bf16>(m * n).unwrap(),
+        );
+        s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .unwrap();
+        l1.forward(&x, m, &mut y).unwrap();
+        l2.forward(&y, m, &mut z).unwrap();
+        let graph = s
+            .end_capture(CUgraphInstantiate_flags(0))
+            .unwrap()
+            .expect("a graph");
+        for round in 0..2 {
+            let xs = Rng::new(40 + round + 10 * m as u64).vec_bf16(m * k1, 1.0);
+            s.memcpy_htod(&xs, &mut x).unwrap();
+            graph.launch().unwrap();
+            let (gy, gz) = (s.clone_dtoh(&y).unwrap(), s.clone_dtoh(&z).unwrap());
+            // Each output against the simulator (the second on the first's GPU output).
+            let want_y = check(&reg, &w1, &xs, m, mode, act);
+            let want_z = check(&reg, &w2, &gy, m, mode, act);
+            let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&gy), bits(&want_y), "M={m} round {round}: first layer");
+            assert_eq!(
+                bits(&gz),
+                bits(&want_z),
+                "M={m} round {round}: second layer"
+            );
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn errors_before_launch() {
