@@ -11,6 +11,7 @@
 // significant bits. The epilogue multiplies the f32 sum by 2^7 (exact) and alpha, rounding once.
 #pragma once
 
+#include "nvfp4_launch.cuh"
 #include "nvfp4_numerics.cuh"
 
 namespace nvfp4 {
@@ -69,21 +70,6 @@ __device__ __forceinline__ float gemm_alpha(const float* a_scale, int a_scale_is
 // One output: NaN for a row with a NaN weight scale, else bf16(alpha * (sum * 2^7)).
 __device__ __forceinline__ u16 gemm_output(float sum, float alpha, u32 nan_rows, int row) {
     return (nan_rows >> row) & 1u ? 0x7FC0u : f32_to_bf16(__fmul_rn(alpha, __fmul_rn(sum, 128.0f)));
-}
-
-// Programmatic dependent launch (sm_90 and newer; no-ops below, and in a launch that did not ask
-// for it): pdl_launch_dependents lets the next kernel on the stream start while this one runs,
-// and pdl_wait blocks until the kernels this one depends on have finished and their writes are
-// visible. Anything a kernel reads that an earlier kernel may write is read after pdl_wait.
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
 }
 
 // The 32-bit shared-window address of a shared-memory pointer.

@@ -21,6 +21,7 @@
 // and padding can never hold stale bytes. A bad global scale (NaN, Inf, <= 0; or a non-finite
 // dynamic amax) sets kStatusBadScale and makes every scale byte 0x7F (NaN) and every code 0: the
 // tensor then dequantizes to NaN instead of to silently wrong numbers.
+#include "nvfp4_launch.cuh"
 #include "nvfp4_numerics.cuh"
 
 using namespace nvfp4;
@@ -322,6 +323,7 @@ extern "C" __global__ void nvfp4_amax_bf16(const u16* __restrict__ x, long long 
 // quantizing, instead of a memset, the amax kernel and the quantizer. Launch with gridDim.x = 1.
 extern "C" __global__ void __launch_bounds__(1024, 1) nvfp4_quantize_exact_rows_fused(
     const u16* x, int rows, int k, float* gs_out, u16* exact, u32* status) {
+    pdl_launch_dependents();  // the GEMM after it may start copying its weights meanwhile
     __shared__ u32 block_amax;
     if (threadIdx.x == 0) block_amax = 0u;
     __syncthreads();

@@ -183,7 +183,7 @@ impl Kernel {
     ///
     /// # Safety
     /// As [`Kernel::launch`], and the kernel reads or writes memory that earlier work on the stream
-    /// may still use only after `griddepcontrol.wait` (`pdl_wait` in `kernels/nvfp4_gemm.cuh`).
+    /// may still use only after `griddepcontrol.wait` (`pdl_wait` in `kernels/nvfp4_launch.cuh`).
     pub unsafe fn launch_overlapping(
         &self,
         stream: &CudaStream,

@@ -49,6 +49,7 @@ pub const HEADERS: &[KernelSource] = &[
     embed!("nvfp4_numerics.cuh"), // the SPEC numerics, mirroring nvfp4-core
     embed!("nvfp4_gemm.cuh"),     // the GEMM kernels' shared pieces: weight unpacking, cp.async
     embed!("nvfp4_tma.cuh"), // the wgmma GEMM's copy pipeline: bulk copies, mbarrier ring, work items
+    embed!("nvfp4_launch.cuh"), // programmatic dependent launch: pdl_launch_dependents, pdl_wait
 ];
 
 /// The kernel source called `name` (e.g. `"smoke.cu"`).
