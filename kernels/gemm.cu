@@ -3,15 +3,17 @@
 // small-M path). W4A4 runs here too: its activations arrive dequantized to bf16 (e2m1 * sq, exact
 // in bf16; quantize.cu), so the products are the SPEC's, and alpha = dec_a * dec_w.
 //
-// Entry points (stamped at the bottom): nvfp4_gemm_{m1,m4,m8,m16,m24}_t{1,2,4}, 1 or up to 4, 8, 16
-// or 24 tokens and 1, 2 or 4 weight tiles per CTA; m1 and m4 copy their tokens' activations
-// through the shared-memory ring with the weights, m8 and m24 load theirs from global memory one
-// chunk ahead, m16 right before each chunk's math (see kPrefetch).
+// Entry points (stamped at the bottom): nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4}, 1 or
+// up to 4, 8, 16 or 24 tokens and 1, 2 or 4 units of weight tiles per CTA; m1, m4, m16r1 and
+// m16r2 copy their tokens' activations through the shared-memory ring with the weights, m8 and
+// m24 load theirs from global memory one chunk ahead, m16 right before each chunk's math (see
+// kPrefetch).
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
-// tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a 16-row tile
-// of W and a slice of K; the 16, 8 or 4 warps on a tile split K, and reduce their partial sums
-// through shared memory in a fixed order (deterministic: no atomics).
+// tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a unit of one
+// 16-row tile of W (two for m16r2, which then reuse each activation fragment twice) and a slice
+// of K; the 16, 8 or 4 warps on a unit split K, and reduce their partial sums through shared
+// memory in a fixed order (deterministic: no atomics).
 //
 // Weights are repacked once at load time (nvfp4-cuda `pack.rs` documents the layout) so that each
 // lane reads its fragments for four k16 steps with one 16-byte load, a warp 512 contiguous bytes,
@@ -40,6 +42,14 @@ constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async 
 constexpr int kRingStages = 4;    // m1 and m4 (activations in the ring): 4 slots (m4's 1152-byte
                                   // ones fit no more at two CTAs per SM; m1 measured as fast or faster)
 
+// The lane index, read once: a value the compiler keeps in a register rather than recomputing
+// from the thread index inside the loop when registers run short (it did, at 64 registers).
+__device__ __forceinline__ int lane_id() {
+    int lane;
+    asm volatile("mov.u32 %0, %%laneid;" : "=r"(lane));
+    return lane;
+}
+
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -48,20 +58,19 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// One warp's ring slot: a chunk's fragment bytes (512), its 16 x 4 scale bytes (64), and 64 bytes
-// that lanes 16..31 zero-fill, so that all lanes run the same copy instructions; the kernels of
-// up to 4 tokens (kRingTokens) add the tokens' 64 activations of the chunk (128 bytes each),
-// copied by lanes 0..8 kRingTokens - 1 with the weights, so that no activation load waits on L2
-// in the loop.
-template <int kRingTokens>
-constexpr int slot_bytes() { return 512 + 128 + 128 * kRingTokens; }
+// One warp's ring slot: for each of its kRowTiles tiles a chunk's fragment bytes (512), its 16 x
+// 4 scale bytes (64), and 64 bytes that lanes 16..31 zero-fill, so that all lanes run the same
+// copy instructions; the kernels with kRingTokens add the tokens' 64 activations of the chunk
+// (128 bytes each), copied with the weights, so that no activation load waits on L2 in the loop.
+template <int kRingTokens, int kRowTiles>
+constexpr int slot_bytes() { return 640 * kRowTiles + 128 * kRingTokens; }
 
-// kRingTokens (1 or 4): the kernels of up to that many tokens copy their activations through the
-// ring. Otherwise kPrefetch loads a lane's activations one chunk ahead into a second set of
+// kRingTokens (1, 4 or 16): the kernels of up to that many tokens copy their activations through
+// the ring. Otherwise kPrefetch loads a lane's activations one chunk ahead into a second set of
 // registers (hiding the L2 latency in one warp), or, where those registers would keep two CTAs
 // from sharing an SM (m16), right before the chunk's math, leaving the latency to the twice as
 // many warps.
-template <int kMTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch>
+template <int kMTiles, int kRowTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -76,22 +85,30 @@ __device__ __forceinline__ void gemm(
 {
     static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
     constexpr bool kActsInRing = kRingTokens > 0;
-    static_assert(kRingTokens <= 4 && (!kActsInRing || kMTiles == 1), "activations in the ring: 32 lanes copy up to 4 tokens");
+    static_assert(kRingTokens <= kMTile * kMTiles, "activations in the ring: at most the CTA's tokens");
+    static_assert(kRingTokens <= 4 || kRingTokens % 4 == 0, "32 lanes copy 8 pieces of each token");
     static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
-    constexpr int kSlotBytes = slot_bytes<kRingTokens>();
-    // Shared memory: each warp's ring of kStages weight slots, then the split-K partial sums
-    // [kWarps][kM tokens][16 rows] (f32).
+    constexpr int kSlotBytes = slot_bytes<kRingTokens, kRowTiles>();
+    constexpr int kActsOffset = 640 * kRowTiles;  // the activations' place in a slot
+    // Shared memory: each warp's ring of kStages slots (kRowTiles weight pieces, then any
+    // activations), then the split-K partial sums [kWarps][kRowTiles][kM tokens][16 rows] (f32),
+    // or, where both would not fit an SM's 227 KB (m16r2), the partial sums in the rings' bytes
+    // after the loop.
     extern __shared__ uint4_t smem[];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32, lane = lane_id();
     u8* ring = reinterpret_cast<u8*>(smem) + warp * kStages * kSlotBytes;
-    float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + kWarps * kStages * kSlotBytes);
+    constexpr int kRingBytes = kWarps * kStages * kSlotBytes;
+    constexpr bool kPartialsInRings = kRingBytes + kWarps * kRowTiles * kM * 16 * 4 > 227 * 1024;
+    float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + (kPartialsInRings ? 0 : kRingBytes));
     const int g = lane / 4, t = lane % 4;
-    // kTilesPerCta tiles per CTA, kWarpsPerTile warps on each (warp kw of a tile takes its K
-    // slice kw).
+    // kTilesPerCta units of kRowTiles 16-row tiles per CTA, kWarpsPerTile warps on each (warp kw
+    // of a unit takes its K slice kw for all the unit's tiles, so the tiles share the warp's
+    // activation registers).
     constexpr int kWarpsPerTile = kWarps / kTilesPerCta;
     const int kw = warp % kWarpsPerTile;
-    const int tile = blockIdx.x * kTilesPerCta + warp / kWarpsPerTile;
+    const int unit = blockIdx.x * kTilesPerCta + warp / kWarpsPerTile;
+    const int tile = unit * kRowTiles;  // the unit's first 16-row tile
     const int tiles = (n + 15) / 16;
     const int m0 = blockIdx.y * kM;
     const int m_tiles = min(kMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
@@ -100,32 +117,51 @@ __device__ __forceinline__ void gemm(
     const int c_begin = tile < tiles ? kw * chunks / kWarpsPerTile : 0;
     const int c_end = tile < tiles ? (kw + 1) * chunks / kWarpsPerTile : 0;
 
-    float acc[kMTiles][4];
+    float acc[kRowTiles][kMTiles][4];
 #pragma unroll
-    for (int i = 0; i < kMTiles; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+        for (int i = 0; i < kMTiles; ++i) acc[r][i][0] = acc[r][i][1] = acc[r][i][2] = acc[r][i][3] = 0.0f;
 
     // Weights go through the ring in chunk order: every lane copies its 16 fragment bytes, and 4 of
     // the chunk's 64 scale bytes (lanes 0..15; lanes 16..31 zero-fill the slot's spare bytes).
-    // Running source pointers, 32-bit ring addresses.
+    // Running source pointers (of the unit's first tile; its next tiles lie tile_step pieces on,
+    // or, past the last tile of N, on the first one again: read, never stored), 32-bit ring
+    // addresses.
     const long long piece = static_cast<long long>(tile) * chunks + c_begin;  // [tile][chunk] (pack.rs)
+    const long long tile_step = kRowTiles > 1 && tile + 1 < tiles ? static_cast<long long>(chunks) : 0LL;
     const u8* w_src = reinterpret_cast<const u8*>(w_codes) + piece * 512 + lane * 16;
     const u8* s_src = w_scales + piece * 64 + (lane % 16) * 4;
     const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
     const u32 s_bytes = lane < 16 ? 4u : 0u;
-    // kActsInRing: lane l < 8 kRingTokens copies columns 8 (l % 8) .. + 7 of the chunk for token
-    // m0 + l / 8 (zero past K and past M), from a running pointer at chunk next_issue.
-    const u32 ring_a = shared_address(ring) + 640 + lane * 16;
+    // kActsInRing: lane l copies piece j = l % 8 (columns 8 j .. 8 j + 7) of the chunk for the
+    // tokens m0 + l / 8 + 4 i (i < kActCopies) below kRingTokens, zero past K and past M, from a
+    // running pointer (token m0 + l / 8) at chunk next_issue. A token r's 128 bytes lie in the
+    // slot with piece j at 16 (j ^ r % 8) where more than 4 tokens travel (kSwizzle), so that
+    // the 8 lanes of a shared-memory phase in `take` (two tokens, four pieces each) hit distinct
+    // banks; up to 4 tokens keep piece j at 16 j (the m1 and m4 kernels, at 64 registers, have
+    // none to spare for the arithmetic).
+    constexpr int kActCopies = kRingTokens > 4 ? kRingTokens / 4 : 1;
+    constexpr int kSwizzle = kRingTokens > 4 ? 7 : 0;  // piece j of token r at j ^ (r & kSwizzle)
+    const int a_piece = (lane % 8) ^ (lane / 8 & kSwizzle);  // of token l / 8 (i = 0)
+    const u32 ring_a = shared_address(ring) + kActsOffset + (kSwizzle ? 128 * (lane / 8) + 16 * a_piece : 16 * lane);
+    // Tokens l / 8 + 4 i of odd i (l / 8 < 4): piece j ^ (l / 8) ^ 4, 64 bytes on or back.
+    const int a_odd = kSwizzle ? (a_piece & 4 ? -64 : 64) : 0;
     const int a_col = 8 * (lane % 8), a_token = m0 + lane / 8;
     const bool a_copies = lane < 8 * kRingTokens && a_token < m_rows;
     const u16* a_src = a + (a_copies ? static_cast<long long>(a_token) * k : 0LL) + static_cast<long long>(c_begin) * kChunkK + a_col;
     const int a_chunks = a_copies ? (k - a_col + kChunkK - 1) / kChunkK : 0;  // chunks whose lane columns are inside K
+    const long long a_step = 4LL * k;  // token a_token + 4 i to a_token + 4 (i + 1)
     // Chunk c's weight copies, and (kActsInRing) its activation copies, into slot c % kStages;
     // each call moves its running pointers one chunk on.
     auto issue_weights = [&](int c) {
         if (c < c_end) {
             const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-            cp_async_16(ring_w + slot, w_src);
-            cp_async_4(ring_s + slot, s_src, s_bytes);
+#pragma unroll
+            for (int r = 0; r < kRowTiles; ++r) {
+                cp_async_16(ring_w + slot + 640 * r, w_src + r * tile_step * 512);
+                cp_async_4(ring_s + slot + 640 * r, s_src + r * tile_step * 64, s_bytes);
+            }
             w_src += 512;
             s_src += 64;
         }
@@ -133,8 +169,13 @@ __device__ __forceinline__ void gemm(
     auto issue_acts = [&](int c) {
         if (kActsInRing && c < c_end) {
             if (lane < 8 * kRingTokens) {
-                const bool in_k = c < a_chunks;  // else zero-fill, from a valid address
-                cp_async_16(ring_a + (static_cast<unsigned>(c) % kStages) * kSlotBytes, in_k ? a_src : a, in_k ? 16u : 0u);
+                const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+#pragma unroll
+                for (int i = 0; i < kActCopies; ++i) {
+                    // Else zero-fill, from a valid address.
+                    const bool in = c < a_chunks && (i == 0 || a_token + 4 * i < m_rows);
+                    cp_async_16(ring_a + slot + 512 * i + (i % 2 ? a_odd : 0), in ? a_src + i * a_step : a, in ? 16u : 0u);
+                }
             }
             a_src += kChunkK;
         }
@@ -174,25 +215,43 @@ __device__ __forceinline__ void gemm(
             b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
         }
     };
-    auto math = [&](const uint4_t& w, u32 sq_lo, u32 sq_hi, const u32 (&b)[kMTiles][8]) {
-        u32 frag[4][4];
-        dequant_chunk(w, sq_lo, sq_hi, frag);
-#pragma unroll
-        for (int s = 0; s < 4; ++s)
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt)
-                if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[mt], frag[s], b[mt][2 * s], b[mt][2 * s + 1]);
+    // A chunk's weights of the unit's tiles: codes and the two unpacked scale pairs per tile.
+    struct Weights {
+        uint4_t w[kRowTiles];
+        u32 sq_lo[kRowTiles], sq_hi[kRowTiles];
     };
-    auto take = [&](int c, uint4_t& w, u32& sq_lo, u32& sq_hi, u32 (&b)[kMTiles][8]) {
+    auto math = [&](const Weights& x, const u32 (&b)[kMTiles][8]) {
+#pragma unroll
+        for (int r = 0; r < kRowTiles; ++r) {
+            u32 frag[4][4];
+            dequant_chunk(x.w[r], x.sq_lo[r], x.sq_hi[r], frag);
+#pragma unroll
+            for (int s = 0; s < 4; ++s)
+#pragma unroll
+                for (int mt = 0; mt < kMTiles; ++mt)
+                    if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[r][mt], frag[s], b[mt][2 * s], b[mt][2 * s + 1]);
+        }
+    };
+    auto take = [&](int c, Weights& x, u32 (&b)[kMTiles][8]) {
         const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-        w = *reinterpret_cast<const uint4_t*>(slot + lane * 16);
-        e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 512 + 2 * lane), sq_lo, sq_hi);
-        if (kActsInRing && g < kRingTokens) {
-            // Token g's columns 16 t .. 16 t + 15 (lanes of other tokens keep their zero words).
-            const uint4_t lo = *reinterpret_cast<const uint4_t*>(slot + 640 + 128 * g + 32 * t);
-            const uint4_t hi = *reinterpret_cast<const uint4_t*>(slot + 640 + 128 * g + 32 * t + 16);
-            b[0][0] = lo.x; b[0][1] = lo.y; b[0][2] = lo.z; b[0][3] = lo.w;
-            b[0][4] = hi.x; b[0][5] = hi.y; b[0][6] = hi.z; b[0][7] = hi.w;
+#pragma unroll
+        for (int r = 0; r < kRowTiles; ++r) {
+            x.w[r] = *reinterpret_cast<const uint4_t*>(slot + 640 * r + lane * 16);
+            e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 640 * r + 512 + 2 * lane), x.sq_lo[r], x.sq_hi[r]);
+        }
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+            if (kActsInRing && kMTile * mt + g < kRingTokens) {
+                // Token 8 mt + g's columns 16 t .. 16 t + 15 (lanes of tokens past kRingTokens
+                // keep their zero words).
+                const u8* row = slot + kActsOffset + 1024 * mt;
+                const int lo_at = kSwizzle ? 128 * g + 16 * ((2 * t) ^ g) : 32 * lane;  // 32 lane = 128 g + 32 t
+                const int hi_at = kSwizzle ? 128 * g + 16 * ((2 * t + 1) ^ g) : 32 * lane + 16;
+                const uint4_t lo = *reinterpret_cast<const uint4_t*>(row + lo_at);
+                const uint4_t hi = *reinterpret_cast<const uint4_t*>(row + hi_at);
+                b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
+                b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
+            }
         }
     };
 
@@ -222,47 +281,52 @@ __device__ __forceinline__ void gemm(
         const bool two = c + 1 < c_end;
         cp_async_wait<kStages - 3>();  // chunks c and c + 1 have landed (this lane's copies)
         __syncwarp();                  // and the other lanes' (the scale bytes)
-        uint4_t w0, w1 = {0u, 0u, 0u, 0u};
-        u32 lo0, hi0, lo1 = 0u, hi1 = 0u;
-        take(c, w0, lo0, hi0, b0);
-        if (two) take(c + 1, w1, lo1, hi1, b1);
+        Weights x0, x1 = {};
+        take(c, x0, b0);
+        if (two) take(c + 1, x1, b1);
         __syncwarp();  // every lane has read both slots before they are refilled
         issue();       // chunk c + kStages - 1, into the slot of chunk c - 1
         issue();       // chunk c + kStages, into the slot of chunk c
         if (kPrefetch) {
             if (two) load_acts(c + 1, b1);
-            math(w0, lo0, hi0, b0);
+            math(x0, b0);
             if (c + 2 < c_end) load_acts(c + 2, b0);
-            if (two) math(w1, lo1, hi1, b1);
+            if (two) math(x1, b1);
         } else {
             if (!kActsInRing) load_acts(c, b0);
-            math(w0, lo0, hi0, b0);
+            math(x0, b0);
             if (two) {
                 if (!kActsInRing) load_acts(c + 1, b0);
-                math(w1, lo1, hi1, kActsInRing ? b1 : b0);
+                math(x1, kActsInRing ? b1 : b0);
             }
         }
     }
     cp_async_wait<0>();
+    if (kPartialsInRings) __syncthreads();  // every warp is done with its ring
 
-    // Split-K reduction: partial[warp][token][row], summed over each tile's warps in order.
+    // Split-K reduction: partial[warp][row tile][token][row], summed over each unit's warps in
+    // order.
 #pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt) {
-        if (mt >= m_tiles) break;
-        float* p = partial + (warp * kM + mt * kMTile + 2 * t) * 16;
-        p[g] = acc[mt][0];
-        p[16 + g] = acc[mt][1];
-        p[g + 8] = acc[mt][2];
-        p[16 + g + 8] = acc[mt][3];
-    }
+    for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+            if (mt >= m_tiles) break;
+            float* p = partial + ((warp * kRowTiles + r) * kM + mt * kMTile + 2 * t) * 16;
+            p[g] = acc[r][mt][0];
+            p[16 + g] = acc[r][mt][1];
+            p[g + 8] = acc[r][mt][2];
+            p[16 + g + 8] = acc[r][mt][3];
+        }
     __syncthreads();
     const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
     const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
-    for (int i = threadIdx.x; i < kTilesPerCta * outputs; i += kThreads) {
-        const int tl = i / outputs, o = i % outputs;
+    for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kThreads) {
+        const int tl = i / outputs, o = i % outputs;  // tl: the CTA's tile (unit tl / kRowTiles)
+        const int u = tl / kRowTiles, r = tl % kRowTiles;
         float sum = 0.0f;
-        for (int w = tl * kWarpsPerTile; w < (tl + 1) * kWarpsPerTile; ++w) sum = __fadd_rn(sum, partial[(w * kM) * 16 + o]);
-        const int token = o / 16, row = o % 16, out_tile = blockIdx.x * kTilesPerCta + tl;
+        for (int w = u * kWarpsPerTile; w < (u + 1) * kWarpsPerTile; ++w)
+            sum = __fadd_rn(sum, partial[((w * kRowTiles + r) * kM) * 16 + o]);
+        const int token = o / 16, row = o % 16, out_tile = blockIdx.x * kTilesPerCta * kRowTiles + tl;
         const int m = m0 + token, nn = out_tile * 16 + row;
         if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = gemm_output(sum, alpha, w_nan_rows[out_tile < tiles ? out_tile : 0], row);
     }
@@ -270,28 +334,30 @@ __device__ __forceinline__ void gemm(
 
 }  // namespace
 
-// Entry points: nvfp4_gemm_{m1,m4,m8,m16,m24}_t{1,2,4} take 1 or up to 4 (activations through
-// the ring), 8, 16 or 24 tokens and 1, 2 or 4 weight tiles per CTA (more tiles per CTA for short
-// K, so that each warp still gets a run of chunks). The m1, m4, m8 and (on sm_90) m16 kernels fit
-// 64 registers (two CTAs, 32 warps, per SM; m1 and m4 with 4-slot rings); m24 runs one CTA per
-// SM.
-#define NVFP4_GEMM_ENTRY(suffix, m_tiles, ring_tokens, stages, tiles_per_cta, min_blocks)                       \
+// Entry points: nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4} take 1 or up to 4
+// (activations through the ring), 8, 16 or 24 tokens and 1, 2 or 4 units per CTA (more units per
+// CTA for short K, so that each warp still gets a run of chunks). The m1, m4, m8 and (on sm_90)
+// m16 kernels fit 64 registers (two CTAs, 32 warps, per SM; m1 and m4 with 4-slot rings); m24
+// runs one CTA per SM, and so do m16r1 and m16r2 (16 tokens' activations through 4-slot rings:
+// 213 KB of shared memory; for long K, where the host picks them, linear.rs m16_ring).
+#define NVFP4_GEMM_ENTRY(suffix, m_tiles, row_tiles, ring_tokens, stages, tiles_per_cta, min_blocks)            \
     extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta(   \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
         const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
-        gemm<m_tiles, stages, tiles_per_cta, ring_tokens, ring_tokens == 0 && (m_tiles == 1 || min_blocks == 1)>( \
+        gemm<m_tiles, row_tiles, stages, tiles_per_cta, ring_tokens,                                            \
+             ring_tokens == 0 && (m_tiles == 1 || min_blocks == 1)>(                                              \
             w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
-NVFP4_GEMM_ENTRY(m1, 1, 1, kRingStages, 1, 2)
-NVFP4_GEMM_ENTRY(m1, 1, 1, kRingStages, 2, 2)
-NVFP4_GEMM_ENTRY(m1, 1, 1, kRingStages, 4, 2)
-NVFP4_GEMM_ENTRY(m4, 1, 4, kRingStages, 1, 2)
-NVFP4_GEMM_ENTRY(m4, 1, 4, kRingStages, 2, 2)
-NVFP4_GEMM_ENTRY(m4, 1, 4, kRingStages, 4, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 1, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 2, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 4, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 1, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 2, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 1, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 2, 2)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 4, 2)
 // m16 fits two CTAs per SM on sm_90 (64 registers, no spill); the sm_100 compiler spills at 64,
 // so there it keeps one CTA per SM and prefetches.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
@@ -299,9 +365,15 @@ NVFP4_GEMM_ENTRY(m8, 1, 0, kStages, 4, 2)
 #else
 #define NVFP4_M16_CTAS 2
 #endif
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 0, kStages, 1, NVFP4_M16_CTAS)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 0, kStages, 2, NVFP4_M16_CTAS)
-NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 0, kStages, 4, NVFP4_M16_CTAS)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 0, kStages, 1, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 0, kStages, 2, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 0, kStages, 4, 1)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 0, kStages, 1, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 0, kStages, 2, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 0, kStages, 4, NVFP4_M16_CTAS)
+NVFP4_GEMM_ENTRY(m16r2, kSmallMTiles, 2, 16, kRingStages, 1, 1)
+NVFP4_GEMM_ENTRY(m16r2, kSmallMTiles, 2, 16, kRingStages, 2, 1)
+NVFP4_GEMM_ENTRY(m16r2, kSmallMTiles, 2, 16, kRingStages, 4, 1)
+NVFP4_GEMM_ENTRY(m16r1, kSmallMTiles, 1, 16, kRingStages, 1, 1)
+NVFP4_GEMM_ENTRY(m16r1, kSmallMTiles, 1, 16, kRingStages, 2, 1)
+NVFP4_GEMM_ENTRY(m16r1, kSmallMTiles, 1, 16, kRingStages, 4, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, kStages, 1, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, kStages, 2, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, kStages, 4, 1)

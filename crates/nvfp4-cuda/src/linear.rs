@@ -66,7 +66,8 @@ const THREADS: u32 = 512;
 /// call takes the first that holds its M. The m1 and m4 kernels copy their tokens' activations
 /// with the weights into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
 /// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
-/// their math instead of a chunk ahead); m24 runs one CTA per SM.
+/// their math instead of a chunk ahead); m24 runs one CTA per SM. Where [`m16_ring`] says so, the
+/// 16-token variant is `m16r2` or `m16r1` instead (activations in the ring, one CTA per SM).
 const VARIANTS: [(usize, &str); 5] = [(1, "m1"), (4, "m4"), (8, "m8"), (16, "m16"), (24, "m24")];
 /// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
 /// 4 ways per tile): doubled from 1 as long as the grid keeps at least one CTA per SM, while a
@@ -85,17 +86,51 @@ fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
     per_cta
 }
 
-/// Dynamic shared memory of a `gemm.cu` variant of `tokens` tokens: each of the 16 warps' ring
-/// (8 slots, 4 for m1 and m4) of 512 code bytes, 64 scale bytes and 64 spare bytes, and for up
-/// to 4 tokens their 128 activation bytes each; then 16 warps x the mma's tokens (at least 8) x
-/// 16 rows of f32 partials.
-fn shared_bytes(tokens: usize) -> u32 {
-    let (stages, ring_tokens) = match tokens {
-        1 => (4, 1),
-        4 => (4, 4),
-        _ => (8, 0),
-    };
-    (16 * stages * (640 + 128 * ring_tokens) + 16 * tokens.max(8) * 16 * 4) as u32
+/// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
+/// (`m16r2`, `m16r1`: one CTA per SM, each warp on 2 or 1 tiles at its slice of K), as (row
+/// tiles per warp, units per CTA), where they beat `m16` (two CTAs per SM, activations loaded
+/// from L2 right before their math). Measured on the H100 at M = 16: they need long rows (K of
+/// at least 64 chunks: each warp's run of chunks fills their 4-slot ring; at K = 1536 and 2048
+/// they were 13-15% slower) and a grid that fills at least 80% of the SMs in one wave (1, 2 or
+/// 4 units per CTA): 7168x16384 `m16r2_t2` 38.6 -> 31.1 µs, 4096x7168 `m16r2_t1` 10.6 -> 9.8,
+/// 2048x7168 `m16r1_t1` 8.0 -> 6.9. Two tiles per warp are preferred: the warp's activations
+/// then serve twice the weights.
+fn m16_ring(shape: &PackedShape, sms: usize) -> Option<(usize, usize)> {
+    if shape.chunks < 64 {
+        return None;
+    }
+    [2, 1].into_iter().find_map(|row_tiles| {
+        let units = shape.tiles.div_ceil(row_tiles);
+        let per_cta = [1, 2, 4].into_iter().find(|&t| units.div_ceil(t) <= sms)?;
+        (5 * units.div_ceil(per_cta) >= 4 * sms).then_some((row_tiles, per_cta))
+    })
+}
+
+/// Dynamic shared memory of a `gemm.cu` kernel of `tokens` tokens and `row_tiles` tiles per
+/// warp: the 16 warps' rings (8 slots; 4 where `ring_tokens` tokens' activations travel with
+/// the weights) of `row_tiles` x (512 code bytes, 64 scale bytes, 64 spare bytes) plus 128
+/// activation bytes per ring token, then the partial sums (16 warps x `row_tiles` x the mma's
+/// tokens, at least 8, x 16 rows of f32), which take the rings' bytes after the loop where
+/// both would not fit in 227 KB (as the kernel decides).
+fn shared_bytes(tokens: usize, row_tiles: usize, ring_tokens: usize) -> u32 {
+    let stages = if ring_tokens > 0 { 4 } else { 8 };
+    let rings = 16 * stages * (640 * row_tiles + 128 * ring_tokens);
+    let partials = 16 * row_tiles * tokens.max(8) * 16 * 4;
+    if rings + partials > 227 * 1024 {
+        rings.max(partials) as u32
+    } else {
+        (rings + partials) as u32
+    }
+}
+
+/// One `gemm.cu` kernel of a layer: the entry point, the 16-row tiles each warp takes, and the
+/// units of that many tiles per CTA.
+#[derive(Debug)]
+struct GemmKernel {
+    kernel: Kernel,
+    name: String,
+    row_tiles: usize,
+    units_per_cta: usize,
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
@@ -146,10 +181,8 @@ pub struct Linear {
 struct WeightGemm {
     device: Device,
     weights: PackedWeights,
-    /// The kernel variants, in the order of [`VARIANTS`], with [`WeightGemm::tiles_per_cta`].
-    kernels: [Kernel; 5],
-    /// Weight tiles per CTA of the `gemm.cu` kernels (see [`tiles_per_cta`]).
-    tiles_per_cta: usize,
+    /// The kernel variants, in the order of [`VARIANTS`].
+    kernels: [GemmKernel; 5],
     /// The SMs of the device (see [`WeightGemm::launch`]).
     sms: usize,
     /// The large-M path, where the device has wgmma (sm_90a) and `max M` reaches it.
@@ -342,9 +375,29 @@ impl Linear {
                 })
             }
         };
-        let [(t0, s0), (t1, s1), (t2, s2), (t3, s3), (t4, s4)] = VARIANTS;
         let sms = device.sm_count()? as usize;
         let per_cta = tiles_per_cta(&shape, sms);
+        // The ring kernels' 213 KB of shared memory: sm_90 and newer.
+        let ring = (device.arch().major() >= 9)
+            .then(|| m16_ring(&shape, sms))
+            .flatten();
+        let kernel = |(tokens, suffix): (usize, &str)| -> Result<GemmKernel> {
+            let (name, row_tiles, ring_tokens, units_per_cta) = match ring {
+                Some((r, t)) if tokens == 16 => (format!("nvfp4_gemm_m16r{r}_t{t}"), r, 16, t),
+                _ => (
+                    format!("nvfp4_gemm_{suffix}_t{per_cta}"),
+                    1,
+                    if tokens <= 4 { tokens } else { 0 },
+                    per_cta,
+                ),
+            };
+            Ok(GemmKernel {
+                kernel: module.kernel(&name, shared_bytes(tokens, row_tiles, ring_tokens))?,
+                name,
+                row_tiles,
+                units_per_cta,
+            })
+        };
         let weights = PackedWeights {
             codes: stream.clone_htod(&codes)?,
             scales: stream.clone_htod(&scales)?,
@@ -360,13 +413,12 @@ impl Linear {
         let gemm = WeightGemm {
             wgmma,
             kernels: [
-                module.kernel(&format!("nvfp4_gemm_{s0}_t{per_cta}"), shared_bytes(t0))?,
-                module.kernel(&format!("nvfp4_gemm_{s1}_t{per_cta}"), shared_bytes(t1))?,
-                module.kernel(&format!("nvfp4_gemm_{s2}_t{per_cta}"), shared_bytes(t2))?,
-                module.kernel(&format!("nvfp4_gemm_{s3}_t{per_cta}"), shared_bytes(t3))?,
-                module.kernel(&format!("nvfp4_gemm_{s4}_t{per_cta}"), shared_bytes(t4))?,
+                kernel(VARIANTS[0])?,
+                kernel(VARIANTS[1])?,
+                kernel(VARIANTS[2])?,
+                kernel(VARIANTS[3])?,
+                kernel(VARIANTS[4])?,
             ],
-            tiles_per_cta: per_cta,
             sms,
             weights,
             device,
@@ -392,6 +444,17 @@ impl Linear {
     /// Input features K.
     pub fn k(&self) -> usize {
         self.gemm.weights.shape.k
+    }
+
+    /// The GEMM entry point a forward call of `m` rows launches (`nvfp4_gemm_wgmma`, or a
+    /// `gemm.cu` kernel such as `nvfp4_gemm_m16r2_t1`), for profiling; the W4A4 quantizer runs
+    /// before it.
+    pub fn kernel_name(&self, m: usize) -> &str {
+        if self.gemm.wgmma.is_some() && m >= WGMMA_MIN_M {
+            "nvfp4_gemm_wgmma"
+        } else {
+            &self.gemm.kernels[variant_index(m)].name
+        }
     }
 
     /// The status word of the W4A4 input quantizer (bad activation scales), if there is one.
@@ -500,20 +563,31 @@ impl Linear {
     }
 }
 
+/// The index in [`VARIANTS`] of the kernel for `m` rows: the first that holds them, else the
+/// last (its grid covers M in blocks).
+fn variant_index(m: usize) -> usize {
+    VARIANTS
+        .iter()
+        .position(|&(tokens, _)| m <= tokens)
+        .unwrap_or(VARIANTS.len() - 1)
+}
+
 impl WeightGemm {
-    /// The kernel variant for `m` rows and its launch configuration: one CTA per
-    /// [`WeightGemm::tiles_per_cta`] 16-row weight tiles and per 8, 16 or 24 tokens.
+    /// The kernel variant for `m` rows and its launch configuration: one CTA per units of
+    /// 16-row weight tiles (see [`GemmKernel`]) and per 1, 4, 8, 16 or 24 tokens.
     fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
-        let v = VARIANTS
-            .iter()
-            .position(|&(tokens, _)| m <= tokens)
-            .unwrap_or(VARIANTS.len() - 1);
+        let v = variant_index(m);
+        let k = &self.kernels[v];
         let grid = (
-            self.weights.shape.tiles.div_ceil(self.tiles_per_cta) as u32,
+            self.weights
+                .shape
+                .tiles
+                .div_ceil(k.row_tiles)
+                .div_ceil(k.units_per_cta) as u32,
             m.div_ceil(VARIANTS[v].0) as u32,
             1,
         );
-        Ok((v, self.kernels[v].config(grid, (THREADS, 1, 1))?))
+        Ok((v, k.kernel.config(grid, (THREADS, 1, 1))?))
     }
 
     /// `out = alpha * x . W^T` for bf16 `x` (`M * K`, 16-byte aligned): alpha is the weight decode
@@ -564,10 +638,14 @@ impl WeightGemm {
             // stream: the kernels copy their first chunks of weights (written by no kernel, only
             // uploaded in Linear::new), then wait for that work (`pdl_wait`) before they read the
             // activations or the activation scale or write the output.
-            unsafe { self.kernels[v].launch_overlapping(&stream, cfg, &mut args) }?;
+            unsafe {
+                self.kernels[v]
+                    .kernel
+                    .launch_overlapping(&stream, cfg, &mut args)
+            }?;
         } else {
             // SAFETY: the arguments as above.
-            unsafe { self.kernels[v].launch(&stream, cfg, &mut args) }?;
+            unsafe { self.kernels[v].kernel.launch(&stream, cfg, &mut args) }?;
         }
         Ok(())
     }
@@ -766,7 +844,7 @@ impl WgmmaPath {
 
 #[cfg(test)]
 mod tests {
-    use super::{PackedShape, tiles_per_cta, wgmma_splits};
+    use super::{PackedShape, m16_ring, tiles_per_cta, wgmma_splits};
 
     /// Short K, or more CTAs than fit at once, gets more tiles per CTA, as long as the SMs stay
     /// filled.
@@ -779,6 +857,20 @@ mod tests {
         assert_eq!(tiles_per_cta(&shape(7168, 16384), 132), 2); // 448 CTAs would take two waves
         assert_eq!(tiles_per_cta(&shape(4096, 7168), 132), 1); // 256 CTAs: one wave
         assert_eq!(tiles_per_cta(&shape(128, 256), 132), 1); // 8 tiles: not enough CTAs
+    }
+
+    /// The ring kernels for 9..=16 tokens: long K and a grid of 80-100% of the SMs, two tiles
+    /// per warp where that fills them.
+    #[test]
+    fn m16_ring_kernels_for_long_k_and_one_full_wave() {
+        let shape = |n, k| PackedShape::new(n, k).unwrap();
+        assert_eq!(m16_ring(&shape(7168, 16384), 132), Some((2, 2))); // 224 units: 112 CTAs
+        assert_eq!(m16_ring(&shape(4096, 7168), 132), Some((2, 1))); // 128 CTAs
+        assert_eq!(m16_ring(&shape(2048, 7168), 132), Some((1, 1))); // 2 tiles: 64 CTAs, 1: 128
+        assert_eq!(m16_ring(&shape(7168, 2048), 132), None); // 32 chunks
+        assert_eq!(m16_ring(&shape(24576, 1536), 132), None); // 24 chunks
+        assert_eq!(m16_ring(&shape(32768, 7168), 132), None); // 4 units per CTA: two waves
+        assert_eq!(m16_ring(&shape(1024, 7168), 132), None); // 64 tiles: half the SMs
     }
 
     #[test]

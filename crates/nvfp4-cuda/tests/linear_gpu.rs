@@ -201,6 +201,44 @@ fn several_tiles_per_cta_for_short_k() {
     }
 }
 
+/// The 16-token ring kernels (`m16r2`, two tiles per warp, and `m16r1`; one CTA per SM, chosen
+/// for K of at least 64 chunks and a grid of 80-100% of the SMs): shapes built from the device's
+/// SM count so that each one's choice is known, with K = 4112 (a partial last chunk) and ragged
+/// N (an odd tile count leaves `m16r2`'s last warp a tile past N), at 9, 13 and 16 tokens (the
+/// ring zero-fills tokens past M).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn ring_kernels_for_sixteen_tokens() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let sms = dev.sm_count().unwrap() as usize;
+    let k = 4112;
+    for (n, kernel) in [
+        (16 * (2 * sms - 1) - 5, "nvfp4_gemm_m16r2_t1"),
+        (16 * (4 * sms - 1) - 5, "nvfp4_gemm_m16r2_t2"),
+        (16 * sms - 5, "nvfp4_gemm_m16r1_t1"),
+    ] {
+        let w = Weights::random(n, k, n as u64);
+        if dev.arch().major() >= 9 {
+            let layer = Linear::new(
+                &reg,
+                &w.linear(),
+                GemmMode::W4A16,
+                ActivationScale::Dynamic,
+                16,
+            )
+            .unwrap();
+            assert_eq!(layer.kernel_name(16), kernel, "N = {n}");
+        }
+        for m in [9, 13, 16] {
+            let x = Rng::new(m as u64 + 11).vec_bf16(m * k, 1.0);
+            check(&reg, &w, &x, m, GemmMode::W4A16, ActivationScale::Dynamic);
+        }
+        let x = Rng::new(99).vec_bf16(13 * k, 1.0);
+        check(&reg, &w, &x, 13, GemmMode::W4A4, ActivationScale::Dynamic);
+    }
+}
+
 /// Long rows (K = 16400, the last chunk partial) at decode sizes (16 warps of 16 or 17 chunks) and
 /// at sizes where the wgmma kernel splits K into parts (summed in a fixed order), with repeated
 /// calls on one layer giving the same bits as a fresh one.
