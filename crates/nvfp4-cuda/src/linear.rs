@@ -123,14 +123,16 @@ fn shared_bytes(tokens: usize, row_tiles: usize, ring_tokens: usize) -> u32 {
     }
 }
 
-/// One `gemm.cu` kernel of a layer: the entry point, the 16-row tiles each warp takes, and the
-/// units of that many tiles per CTA.
+/// One `gemm.cu` kernel of a layer: the entry point, the 16-row tiles each warp takes, the units
+/// of that many tiles per CTA, and whether one CTA fills an SM (its shared memory or registers
+/// leave no room for a second: `m16r1`, `m16r2`, `m24`).
 #[derive(Debug)]
 struct GemmKernel {
     kernel: Kernel,
     name: String,
     row_tiles: usize,
     units_per_cta: usize,
+    fills_sm: bool,
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
@@ -396,6 +398,7 @@ impl Linear {
                 name,
                 row_tiles,
                 units_per_cta,
+                fills_sm: ring_tokens == 16 || tokens == 24,
             })
         };
         let weights = PackedWeights {
@@ -631,9 +634,12 @@ impl WeightGemm {
         // gives the last CTA's tiles past N no chunks to read.
         // Overlapping launches where the grid gives every SM a CTA (measured: 3-13% faster on
         // the four such bench shapes, but up to 20% slower on 2048x7168, whose 128 CTAs leave
-        // room for the next launch's CTAs on every SM from the start).
+        // room for the next launch's CTAs on every SM from the start), or where a CTA fills its
+        // SM, so that the next launch's CTAs start only on idle SMs or in place of finished CTAs
+        // (measured for the 16-token ring kernels at M = 16: 2048x7168 6.5 -> 5.8 µs, 4096x7168
+        // 9.8 -> 9.0, 7168x16384 30.5 -> 29.4).
         let ctas = cfg.grid_dim.0 as usize * cfg.grid_dim.1 as usize;
-        if self.device.arch().major() >= 9 && ctas >= self.sms {
+        if self.device.arch().major() >= 9 && (ctas >= self.sms || self.kernels[v].fills_sm) {
             // SAFETY: the arguments as above. The launch may overlap the previous work on the
             // stream: the kernels copy their first chunks of weights (written by no kernel, only
             // uploaded in Linear::new), then wait for that work (`pdl_wait`) before they read the
