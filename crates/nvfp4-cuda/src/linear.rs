@@ -123,15 +123,24 @@ fn shared_bytes(tokens: usize, row_tiles: usize, ring_tokens: usize) -> u32 {
     }
 }
 
+/// Shared memory reserved by a two-CTA-per-SM `gemm.cu` kernel whose grid has at most one CTA
+/// per SM, on sm_90 and newer: more than half of an SM's 228 KB, so that one CTA fills its SM and
+/// its launch can overlap the previous one (see [`GemmKernel::fills_sm`]).
+const EXCLUSIVE_SHARED_BYTES: u32 = 120 * 1024;
+
 /// One `gemm.cu` kernel of a layer: the entry point, the 16-row tiles each warp takes, the units
 /// of that many tiles per CTA, and whether one CTA fills an SM (its shared memory or registers
-/// leave no room for a second: `m16r1`, `m16r2`, `m24`).
+/// leave no room for a second: `m16r1`, `m16r2`, `m24`, and the others where their grid has at
+/// most one CTA per SM and they reserve [`EXCLUSIVE_SHARED_BYTES`]).
 #[derive(Debug)]
 struct GemmKernel {
     kernel: Kernel,
     name: String,
     row_tiles: usize,
     units_per_cta: usize,
+    /// Set where one CTA fills its SM: the launch may then overlap the previous one even with
+    /// fewer CTAs than SMs, as the next launch's CTAs start only on idle SMs or in place of
+    /// finished CTAs, never beside a running one.
     fills_sm: bool,
 }
 
@@ -379,10 +388,10 @@ impl Linear {
         };
         let sms = device.sm_count()? as usize;
         let per_cta = tiles_per_cta(&shape, sms);
+        // Overlapping launches (programmatic dependent launch): sm_90 and newer.
+        let overlaps = device.arch().major() >= 9;
         // The ring kernels' 213 KB of shared memory: sm_90 and newer.
-        let ring = (device.arch().major() >= 9)
-            .then(|| m16_ring(&shape, sms))
-            .flatten();
+        let ring = overlaps.then(|| m16_ring(&shape, sms)).flatten();
         let kernel = |(tokens, suffix): (usize, &str)| -> Result<GemmKernel> {
             let (name, row_tiles, ring_tokens, units_per_cta) = match ring {
                 Some((r, t)) if tokens == 16 => (format!("nvfp4_gemm_m16r{r}_t{t}"), r, 16, t),
@@ -393,12 +402,23 @@ impl Linear {
                     per_cta,
                 ),
             };
+            let one_per_sm = ring_tokens == 16 || tokens == 24;
+            // The two-CTA kernels' grid here is one token block of at most one CTA per SM.
+            let exclusive = !one_per_sm && overlaps && shape.tiles.div_ceil(units_per_cta) <= sms;
+            let smem = shared_bytes(tokens, row_tiles, ring_tokens);
             Ok(GemmKernel {
-                kernel: module.kernel(&name, shared_bytes(tokens, row_tiles, ring_tokens))?,
+                kernel: module.kernel(
+                    &name,
+                    if exclusive {
+                        smem.max(EXCLUSIVE_SHARED_BYTES)
+                    } else {
+                        smem
+                    },
+                )?,
                 name,
                 row_tiles,
                 units_per_cta,
-                fills_sm: ring_tokens == 16 || tokens == 24,
+                fills_sm: one_per_sm || exclusive,
             })
         };
         let weights = PackedWeights {
@@ -633,11 +653,12 @@ impl WeightGemm {
         // CTA), ceil(M / tokens per CTA)) and the kernel guards rows >= M and columns >= N, and
         // gives the last CTA's tiles past N no chunks to read.
         // Overlapping launches where the grid gives every SM a CTA (measured: 3-13% faster on
-        // the four such bench shapes, but up to 20% slower on 2048x7168, whose 128 CTAs leave
-        // room for the next launch's CTAs on every SM from the start), or where a CTA fills its
-        // SM, so that the next launch's CTAs start only on idle SMs or in place of finished CTAs
-        // (measured for the 16-token ring kernels at M = 16: 2048x7168 6.5 -> 5.8 µs, 4096x7168
-        // 9.8 -> 9.0, 7168x16384 30.5 -> 29.4).
+        // the four such bench shapes), or where a CTA fills its SM, so that the next launch's
+        // CTAs start only on idle SMs or in place of finished CTAs (measured: the 16-token ring
+        // kernels at M = 16, 2048x7168 6.5 -> 5.8 µs, 4096x7168 9.8 -> 9.0, 7168x16384 30.5 ->
+        // 29.4; `m1` and `m4` on 2048x7168, 128 CTAs reserving EXCLUSIVE_SHARED_BYTES, 4.9 ->
+        // 4.2 and 5.0 -> 4.3 µs, where the same overlap with room for the next launch's CTAs
+        // beside every running one had been up to 20% slower).
         let ctas = cfg.grid_dim.0 as usize * cfg.grid_dim.1 as usize;
         if self.device.arch().major() >= 9 && (ctas >= self.sms || self.kernels[v].fills_sm) {
             // SAFETY: the arguments as above. The launch may overlap the previous work on the
