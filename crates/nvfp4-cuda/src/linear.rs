@@ -649,9 +649,11 @@ impl WeightGemm {
         // nvfp4_gemm_*(const uint4*, const u8*, const u32*, const float*, const u16*, const
         // float*, int, u16*, int, int, int): the packed weights and NaN-row words were sized by
         // PackedShape for (N, K) and uploaded whole; x holds M*K bf16 (16-byte aligned), out M*N
-        // bf16; the activation scale is one f32 or null; the grid is (ceil(tiles / tiles per
-        // CTA), ceil(M / tokens per CTA)) and the kernel guards rows >= M and columns >= N, and
-        // gives the last CTA's tiles past N no chunks to read.
+        // bf16; the activation scale is one f32 or null; the grid is (ceil(ceil(tiles / row
+        // tiles) / units per CTA), ceil(M / tokens per CTA)) and the kernel guards rows >= M and
+        // columns >= N, gives the last CTA's units past N no chunks to read, and has a unit's
+        // second tile past N read its first tile's pieces again (never stored); the dynamic
+        // shared memory set in Linear::new covers the kernel's rings and partial sums.
         // Overlapping launches where the grid gives every SM a CTA (measured: 3-13% faster on
         // the four such bench shapes), or where a CTA fills its SM, so that the next launch's
         // CTAs start only on idle SMs or in place of finished CTAs (measured: the 16-token ring
