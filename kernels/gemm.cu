@@ -39,6 +39,11 @@ constexpr int kSmallMTiles = 2;   // the small-M (decode) kernels: up to 16 toke
 constexpr int kLargeMTiles = 3;   // the general kernels: up to 24 tokens per CTA (4 would spill)
 constexpr int kChunkK = 64;       // K per 16-byte fragment load (4 mma steps)
 constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async ring in shared memory)
+// m24's ring depth: kStages, or 4 where the host compiles for a device whose blocks get less
+// shared memory than its 8-slot ring and partial sums take (104 KB; sm_86, sm_89, sm_120: 99 KB).
+#ifndef NVFP4_M24_STAGES
+#define NVFP4_M24_STAGES kStages
+#endif
 constexpr int kRingStages = 4;    // m1 and m4 (activations in the ring): 4 slots (m4's 1152-byte
                                   // ones fit no more at two CTAs per SM; m1 measured as fast or faster)
 
@@ -374,6 +379,6 @@ NVFP4_GEMM_ENTRY(m16r2, kSmallMTiles, 2, 16, kRingStages, 4, 1)
 NVFP4_GEMM_ENTRY(m16r1, kSmallMTiles, 1, 16, kRingStages, 1, 1)
 NVFP4_GEMM_ENTRY(m16r1, kSmallMTiles, 1, 16, kRingStages, 2, 1)
 NVFP4_GEMM_ENTRY(m16r1, kSmallMTiles, 1, 16, kRingStages, 4, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, kStages, 1, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, kStages, 2, 1)
-NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, kStages, 4, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, NVFP4_M24_STAGES, 1, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, NVFP4_M24_STAGES, 2, 1)
+NVFP4_GEMM_ENTRY(m24, kLargeMTiles, 1, 0, NVFP4_M24_STAGES, 4, 1)

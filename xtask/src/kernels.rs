@@ -7,8 +7,9 @@
 //!    so the task re-runs itself with that directory first on `LD_LIBRARY_PATH`. The cache also
 //!    gets a `libnvrtc.so` link, the first name cudarc tries, so no other NVRTC on the system wins.
 //! 3. The child checks that the loaded NVRTC is 13.0, compiles every source in
-//!    `nvfp4_cuda::KERNEL_SOURCES` for sm_90a and sm_100a through `nvfp4_cuda::compile` (the
-//!    runtime's own code path) and prints the ptxas report as a table. Any failure exits non-zero.
+//!    `nvfp4_cuda::KERNEL_SOURCES` for every architecture of [`CAPABILITIES`] through
+//!    `nvfp4_cuda::compile` (the runtime's own code path) and prints the ptxas report as a table.
+//!    Any failure exits non-zero.
 
 use std::env;
 use std::ffi::OsString;
@@ -16,7 +17,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nvfp4_cuda::{Arch, KERNEL_SOURCES, KernelResources, NVRTC_PINNED, compile, nvrtc_version};
+use nvfp4_cuda::linear::SMALL_SHARED_GEMM_DEFINES;
+use nvfp4_cuda::{
+    Arch, KERNEL_SOURCES, KernelResources, KernelSource, NVRTC_PINNED, compile, kernel_source,
+    nvrtc_version,
+};
 
 use crate::{Result, repo_root};
 
@@ -32,8 +37,13 @@ const LIBS: [&str; 2] = ["libnvrtc.so.13", "libnvrtc-builtins.so.13.0"];
 const LIB_DIR_ENV: &str = "NVFP4_NVRTC_LIB_DIR";
 /// Set on the re-executed child: the folder its `LD_LIBRARY_PATH` starts with.
 const CHILD_ENV: &str = "NVFP4_XTASK_NVRTC_DIR";
-/// The architectures CI compiles for.
-const ARCHES: [Arch; 2] = [Arch::SM90A, Arch::SM100A];
+/// The compute capabilities CI compiles for: Hopper and Blackwell (sm_90a, sm_100a), and for the
+/// portable mma.sync path the oldest it supports and the common inference GPUs with 99 KB of
+/// shared memory per block (sm_80: A100; sm_89: L4, L40S; sm_120a: RTX Blackwell).
+const CAPABILITIES: [(u32, u32); 5] = [(9, 0), (10, 0), (8, 0), (8, 9), (12, 0)];
+/// The devices of 99 KB per block among them, for which the runtime compiles `gemm.cu` with
+/// `nvfp4_cuda::linear::SMALL_SHARED_GEMM_DEFINES`: compiled that way too.
+const SMALL_SHARED: [(u32, u32); 2] = [(8, 9), (12, 0)];
 
 pub(crate) fn run() -> Result<()> {
     if let Some(dir) = env::var_os(CHILD_ENV) {
@@ -127,41 +137,57 @@ fn compile_all(lib_dir: &Path) -> Result<()> {
         lib_dir.display()
     );
 
-    let mut rows: Vec<(&str, KernelResources)> = Vec::new();
+    let arches = CAPABILITIES
+        .iter()
+        .map(|&(major, minor)| Arch::from_compute_capability(major, minor))
+        .collect::<Result<Vec<_>, _>>()?;
+    let gemm = kernel_source("gemm.cu")?;
+    let small_shared = SMALL_SHARED
+        .iter()
+        .map(|&(major, minor)| Arch::from_compute_capability(major, minor))
+        .collect::<Result<Vec<_>, _>>()?;
+    let defines = SMALL_SHARED_GEMM_DEFINES;
+    // Every source as it is, then the defined variants.
+    let builds: Vec<Build> = arches
+        .iter()
+        .flat_map(|&arch| KERNEL_SOURCES.iter().map(move |s| (arch, s, &[][..])))
+        .chain(small_shared.iter().map(|&arch| (arch, gemm, defines)))
+        .collect();
+    let mut rows: Vec<(String, KernelResources)> = Vec::new();
     let mut failures = 0;
-    for arch in ARCHES {
-        for source in KERNEL_SOURCES {
-            match compile(source, arch, &[]) {
-                Ok(cubin) => {
-                    // Compiler warnings: everything in the log that is not the ptxas report.
-                    for line in cubin
-                        .log
-                        .lines()
-                        .filter(|l| !l.trim().is_empty() && !l.starts_with("ptxas"))
-                    {
-                        eprintln!("{} for {arch}: {line}", source.name);
-                    }
-                    let kernels = cubin.resources();
-                    if kernels.is_empty() {
-                        eprintln!(
-                            "warning: {} for {arch}: no ptxas report in the log",
-                            source.name
-                        );
-                    }
-                    rows.extend(kernels.into_iter().map(|k| (source.name, k)));
+    for &(arch, source, defines) in &builds {
+        let label = defines
+            .iter()
+            .fold(source.name.to_owned(), |label, (name, value)| {
+                format!("{label} {name}={value}")
+            });
+        match compile(source, arch, defines) {
+            Ok(cubin) => {
+                // Compiler warnings: everything in the log that is not the ptxas report.
+                for line in cubin
+                    .log
+                    .lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with("ptxas"))
+                {
+                    eprintln!("{label} for {arch}: {line}");
                 }
-                Err(e) => {
-                    eprintln!("{e}\n");
-                    failures += 1;
+                let kernels = cubin.resources();
+                if kernels.is_empty() {
+                    eprintln!("warning: {label} for {arch}: no ptxas report in the log");
                 }
+                rows.extend(kernels.into_iter().map(|k| (label.clone(), k)));
+            }
+            Err(e) => {
+                eprintln!("{e}\n");
+                failures += 1;
             }
         }
     }
     print_table(&rows);
-    let compiled = ARCHES.len() * KERNEL_SOURCES.len() - failures;
     println!(
-        "{compiled} of {} compilations succeeded",
-        ARCHES.len() * KERNEL_SOURCES.len()
+        "{} of {} compilations succeeded",
+        builds.len() - failures,
+        builds.len()
     );
     if failures > 0 {
         return Err(format!("{failures} kernel compilation(s) failed").into());
@@ -169,7 +195,10 @@ fn compile_all(lib_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[(&str, KernelResources)]) {
+/// One compilation: the architecture, the source and its defines.
+type Build<'a> = (Arch, &'a KernelSource, &'a [(&'a str, &'a str)]);
+
+fn print_table(rows: &[(String, KernelResources)]) {
     let header = [
         "source",
         "kernel",
@@ -184,7 +213,7 @@ fn print_table(rows: &[(&str, KernelResources)]) {
         .iter()
         .map(|(source, k)| {
             [
-                (*source).to_owned(),
+                source.clone(),
                 k.function.clone(),
                 k.arch.clone(),
                 k.registers.to_string(),

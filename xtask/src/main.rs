@@ -5,7 +5,8 @@
 //! | `ci`         | every CI check in order, stopping at the first failure: fmt, clippy, the     |
 //! |              | `no_std` build of nvfp4-core, docs, tests, then `kernels` (see `ci.rs`)      |
 //! | `kernels`    | fetches the pinned NVRTC 13.0.88 if needed, compiles every embedded kernel    |
-//! |              | source for sm_90a and sm_100a, prints registers / shared memory / spills     |
+//! |              | source for sm_90a, sm_100a, sm_80, sm_89 and sm_120a, prints registers /     |
+//! |              | shared memory / spills                                                       |
 //! | `gpu-bundle` | builds the test and bench executables in release and packs them, with        |
 //! |              | `run.sh`, into `gpu-bundle/` for a GPU machine without Rust                  |
 //! | `plot`       | draws a bench CSV (`shape,mode,m,impl,time_us`) as an SVG: time against M,   |
@@ -28,9 +29,10 @@ tasks:
   ci           run every CI check, stopping at the first failure: cargo fmt --check, clippy
                -D warnings, nvfp4-core built for x86_64-unknown-none (no_std), cargo doc
                -D warnings, cargo test --workspace, then the kernels task (.ci/run calls this)
-  kernels      compile every kernel source for sm_90a and sm_100a with NVRTC 13.0.88 and print
-               each kernel's registers, shared memory and spills (installs the NVRTC wheel into
-               .cache/ on first use; NVFP4_NVRTC_LIB_DIR=<dir> uses another NVRTC instead)
+  kernels      compile every kernel source for sm_90a, sm_100a, sm_80, sm_89 and sm_120a with
+               NVRTC 13.0.88 and print each kernel's registers, shared memory and spills
+               (installs the NVRTC wheel into .cache/ on first use; NVFP4_NVRTC_LIB_DIR=<dir>
+               uses another NVRTC instead)
   gpu-bundle   build the release test and bench executables into gpu-bundle/ with run.sh
   plot <csv> <out.svg> [--title TEXT]
                draw a bench CSV with columns shape,mode,m,impl,time_us as an SVG: one panel

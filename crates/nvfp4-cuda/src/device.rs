@@ -108,6 +108,14 @@ impl Device {
         self.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
     }
 
+    /// One SM's shared memory, in bytes (what the blocks resident on it share).
+    ///
+    /// # Errors
+    /// [`Error::Driver`] if the driver call fails.
+    pub fn max_shared_bytes_per_sm(&self) -> Result<u32> {
+        self.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR)
+    }
+
     /// The cudarc context.
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.ctx

@@ -8,9 +8,12 @@
 //! Kernels: M ≤ 24 runs `kernels/gemm.cu` (`mma.sync`, any sm_80+: the decode path); on sm_90a a
 //! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`, a persistent grid fed by the bulk tensor copy
 //! engine), which first copies the activations into the K order of its register fragments and
-//! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle. Short
-//! K, or more tiles than fit on the SMs in one wave, puts 2 or 4 weight tiles in each CTA of the
-//! `gemm.cu` kernels. Device memory besides the packed weights (0.5625 bytes per weight):
+//! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle. Short K, or more
+//! tiles than fit on the SMs in one wave, puts 2 or 4 weight tiles in each CTA of the `gemm.cu`
+//! kernels. Which `gemm.cu` kernels a layer runs also follows the device's shared memory per block
+//! and per SM (`linear/plan.rs`): the 16-token ring kernels and the reserved shared memory of
+//! overlapping launches only where they fit, and `m24` with a 4-slot ring on devices of 99 KB per
+//! block (sm_86, sm_89, sm_120), so that every kernel fits from sm_80 to sm_120. Device memory besides the packed weights (0.5625 bytes per weight):
 //! for the wgmma path a bf16 copy of `[max M, roundup(K, 64)]` activations and the split sums
 //! (at most a few tiles per SM of f32); in W4A4 the quantized activations and a bf16 buffer of
 //! the rows the mma.sync path takes (`[max M, K]` where there is no wgmma path).
@@ -56,92 +59,21 @@ use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
 use crate::tensor_map::{self, Element};
+pub use plan::SMALL_SHARED_GEMM_DEFINES;
+use plan::{GemmDevice, KernelChoice, VARIANTS, variant_index};
+
+mod plan;
 
 /// The largest M, N and K a layer accepts.
 const MAX_DIM: usize = 1 << 30;
 
 /// Threads per CTA of `gemm.cu` (16 warps).
 const THREADS: u32 = 512;
-/// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
-/// call takes the first that holds its M. The m1 and m4 kernels copy their tokens' activations
-/// with the weights into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
-/// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
-/// their math instead of a chunk ahead); m24 runs one CTA per SM. Where [`m16_ring`] says so, the
-/// 16-token variant is `m16r2` or `m16r1` instead (activations in the ring, one CTA per SM).
-const VARIANTS: [(usize, &str); 5] = [(1, "m1"), (4, "m4"), (8, "m8"), (16, "m16"), (24, "m24")];
-/// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
-/// 4 ways per tile): doubled from 1 as long as the grid keeps at least one CTA per SM, while a
-/// warp's slice of K stays under 6 chunks (so that short K still gives each warp a run of chunks
-/// to stream: K = 1536 gives 1.5 chunks per warp with one tile, 6 with four) or while the CTAs
-/// would not all fit on the SMs at once (two per SM: fewer, longer CTAs in one wave instead of a
-/// second, partial one; measured on 7168x16384, 448 tiles: 6% faster at M = 1, 12% at M = 16).
-fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
-    let mut per_cta = 1;
-    while per_cta < 4
-        && shape.tiles.div_ceil(2 * per_cta) >= sms
-        && (shape.chunks * per_cta < 16 * 6 || shape.tiles.div_ceil(per_cta) > 2 * sms)
-    {
-        per_cta *= 2;
-    }
-    per_cta
-}
-
-/// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
-/// (`m16r2`, `m16r1`: one CTA per SM, each warp on 2 or 1 tiles at its slice of K), as (row
-/// tiles per warp, units per CTA), where they beat `m16` (two CTAs per SM, activations loaded
-/// from L2 right before their math). Measured on the H100 at M = 16: they need long rows (K of
-/// at least 64 chunks: each warp's run of chunks fills their 4-slot ring; at K = 1536 and 2048
-/// they were 13-15% slower) and a grid that fills at least 80% of the SMs in one wave (1, 2 or
-/// 4 units per CTA): 7168x16384 `m16r2_t2` 38.6 -> 31.1 µs, 4096x7168 `m16r2_t1` 10.6 -> 9.8,
-/// 2048x7168 `m16r1_t1` 8.0 -> 6.9. Two tiles per warp are preferred: the warp's activations
-/// then serve twice the weights.
-fn m16_ring(shape: &PackedShape, sms: usize) -> Option<(usize, usize)> {
-    if shape.chunks < 64 {
-        return None;
-    }
-    [2, 1].into_iter().find_map(|row_tiles| {
-        let units = shape.tiles.div_ceil(row_tiles);
-        let per_cta = [1, 2, 4].into_iter().find(|&t| units.div_ceil(t) <= sms)?;
-        (5 * units.div_ceil(per_cta) >= 4 * sms).then_some((row_tiles, per_cta))
-    })
-}
-
-/// Dynamic shared memory of a `gemm.cu` kernel of `tokens` tokens and `row_tiles` tiles per
-/// warp: the 16 warps' rings (8 slots; 4 where `ring_tokens` tokens' activations travel with
-/// the weights) of `row_tiles` x (512 code bytes, 64 scale bytes, 64 spare bytes) plus 128
-/// activation bytes per ring token, then the partial sums (16 warps x `row_tiles` x the mma's
-/// tokens, at least 8, x 16 rows of f32), which take the rings' bytes after the loop where
-/// both would not fit in 227 KB (as the kernel decides).
-fn shared_bytes(tokens: usize, row_tiles: usize, ring_tokens: usize) -> u32 {
-    let stages = if ring_tokens > 0 { 4 } else { 8 };
-    let rings = 16 * stages * (640 * row_tiles + 128 * ring_tokens);
-    let partials = 16 * row_tiles * tokens.max(8) * 16 * 4;
-    if rings + partials > 227 * 1024 {
-        rings.max(partials) as u32
-    } else {
-        (rings + partials) as u32
-    }
-}
-
-/// Shared memory reserved by a two-CTA-per-SM `gemm.cu` kernel whose grid has at most one CTA
-/// per SM, on sm_90 and newer: more than half of an SM's 228 KB, so that one CTA fills its SM and
-/// its launch can overlap the previous one (see [`GemmKernel::fills_sm`]).
-const EXCLUSIVE_SHARED_BYTES: u32 = 120 * 1024;
-
-/// One `gemm.cu` kernel of a layer: the entry point, the 16-row tiles each warp takes, the units
-/// of that many tiles per CTA, and whether one CTA fills an SM (its shared memory or registers
-/// leave no room for a second: `m16r1`, `m16r2`, `m24`, and the others where their grid has at
-/// most one CTA per SM and they reserve [`EXCLUSIVE_SHARED_BYTES`]).
+/// One `gemm.cu` kernel of a layer, and what [`plan::choose`] chose for it.
 #[derive(Debug)]
 struct GemmKernel {
     kernel: Kernel,
-    name: String,
-    row_tiles: usize,
-    units_per_cta: usize,
-    /// Set where one CTA fills its SM: the launch may then overlap the previous one even with
-    /// fewer CTAs than SMs, as the next launch's CTAs start only on idle SMs or in place of
-    /// finished CTAs, never beside a running one.
-    fills_sm: bool,
+    choice: KernelChoice,
 }
 
 /// Weights in checkpoint form (ModelOpt): codes `[N, K/2]`, linear E4M3 scales `[N, K/16]`, and
@@ -359,7 +291,6 @@ impl Linear {
         )?;
         let device = registry.device().clone();
         let stream = device.stream().clone();
-        let module = registry.get("gemm.cu", &[])?;
         let has_wgmma = device.arch() == Arch::SM90A && max_m >= WGMMA_MIN_M;
         let act = match mode {
             GemmMode::W4A16 => None,
@@ -387,38 +318,21 @@ impl Linear {
             }
         };
         let sms = device.sm_count()? as usize;
-        let per_cta = tiles_per_cta(&shape, sms);
-        // Overlapping launches (programmatic dependent launch): sm_90 and newer.
-        let overlaps = device.arch().major() >= 9;
-        // The ring kernels' 213 KB of shared memory: sm_90 and newer.
-        let ring = overlaps.then(|| m16_ring(&shape, sms)).flatten();
-        let kernel = |(tokens, suffix): (usize, &str)| -> Result<GemmKernel> {
-            let (name, row_tiles, ring_tokens, units_per_cta) = match ring {
-                Some((r, t)) if tokens == 16 => (format!("nvfp4_gemm_m16r{r}_t{t}"), r, 16, t),
-                _ => (
-                    format!("nvfp4_gemm_{suffix}_t{per_cta}"),
-                    1,
-                    if tokens <= 4 { tokens } else { 0 },
-                    per_cta,
-                ),
-            };
-            let one_per_sm = ring_tokens == 16 || tokens == 24;
-            // The two-CTA kernels' grid here is one token block of at most one CTA per SM.
-            let exclusive = !one_per_sm && overlaps && shape.tiles.div_ceil(units_per_cta) <= sms;
-            let smem = shared_bytes(tokens, row_tiles, ring_tokens);
+        let choice = plan::choose(
+            &shape,
+            &GemmDevice {
+                sms,
+                major: device.arch().major(),
+                shared_per_block: device.max_shared_bytes_per_block()?,
+                shared_per_sm: device.max_shared_bytes_per_sm()?,
+            },
+        );
+        let module = registry.get("gemm.cu", choice.defines)?;
+        let [k0, k1, k2, k3, k4] = choice.kernels;
+        let kernel = |choice: KernelChoice| -> Result<GemmKernel> {
             Ok(GemmKernel {
-                kernel: module.kernel(
-                    &name,
-                    if exclusive {
-                        smem.max(EXCLUSIVE_SHARED_BYTES)
-                    } else {
-                        smem
-                    },
-                )?,
-                name,
-                row_tiles,
-                units_per_cta,
-                fills_sm: one_per_sm || exclusive,
+                kernel: module.kernel(&choice.name, choice.shared_bytes)?,
+                choice,
             })
         };
         let weights = PackedWeights {
@@ -436,11 +350,11 @@ impl Linear {
         let gemm = WeightGemm {
             wgmma,
             kernels: [
-                kernel(VARIANTS[0])?,
-                kernel(VARIANTS[1])?,
-                kernel(VARIANTS[2])?,
-                kernel(VARIANTS[3])?,
-                kernel(VARIANTS[4])?,
+                kernel(k0)?,
+                kernel(k1)?,
+                kernel(k2)?,
+                kernel(k3)?,
+                kernel(k4)?,
             ],
             sms,
             weights,
@@ -476,7 +390,7 @@ impl Linear {
         if self.gemm.wgmma.is_some() && m >= WGMMA_MIN_M {
             "nvfp4_gemm_wgmma"
         } else {
-            &self.gemm.kernels[variant_index(m)].name
+            &self.gemm.kernels[variant_index(m)].choice.name
         }
     }
 
@@ -586,15 +500,6 @@ impl Linear {
     }
 }
 
-/// The index in [`VARIANTS`] of the kernel for `m` rows: the first that holds them, else the
-/// last (its grid covers M in blocks).
-fn variant_index(m: usize) -> usize {
-    VARIANTS
-        .iter()
-        .position(|&(tokens, _)| m <= tokens)
-        .unwrap_or(VARIANTS.len() - 1)
-}
-
 impl WeightGemm {
     /// The kernel variant for `m` rows and its launch configuration: one CTA per units of
     /// 16-row weight tiles (see [`GemmKernel`]) and per 1, 4, 8, 16 or 24 tokens.
@@ -605,9 +510,9 @@ impl WeightGemm {
             self.weights
                 .shape
                 .tiles
-                .div_ceil(k.row_tiles)
-                .div_ceil(k.units_per_cta) as u32,
-            m.div_ceil(VARIANTS[v].0) as u32,
+                .div_ceil(k.choice.row_tiles)
+                .div_ceil(k.choice.units_per_cta) as u32,
+            m.div_ceil(k.choice.tokens) as u32,
             1,
         );
         Ok((v, k.kernel.config(grid, (THREADS, 1, 1))?))
@@ -658,11 +563,12 @@ impl WeightGemm {
         // the four such bench shapes), or where a CTA fills its SM, so that the next launch's
         // CTAs start only on idle SMs or in place of finished CTAs (measured: the 16-token ring
         // kernels at M = 16, 2048x7168 6.5 -> 5.8 µs, 4096x7168 9.8 -> 9.0, 7168x16384 30.5 ->
-        // 29.4; `m1` and `m4` on 2048x7168, 128 CTAs reserving EXCLUSIVE_SHARED_BYTES, 4.9 ->
+        // 29.4; `m1` and `m4` on 2048x7168, 128 CTAs reserving plan::EXCLUSIVE_SHARED_BYTES, 4.9 ->
         // 4.2 and 5.0 -> 4.3 µs, where the same overlap with room for the next launch's CTAs
         // beside every running one had been up to 20% slower).
         let ctas = cfg.grid_dim.0 as usize * cfg.grid_dim.1 as usize;
-        if self.device.arch().major() >= 9 && (ctas >= self.sms || self.kernels[v].fills_sm) {
+        if self.device.arch().major() >= 9 && (ctas >= self.sms || self.kernels[v].choice.fills_sm)
+        {
             // SAFETY: the arguments as above. The launch may overlap the previous work on the
             // stream: the kernels copy their first chunks of weights (written by no kernel, only
             // uploaded in Linear::new), then wait for that work (`pdl_wait`) before they read the
@@ -873,34 +779,7 @@ impl WgmmaPath {
 
 #[cfg(test)]
 mod tests {
-    use super::{PackedShape, m16_ring, tiles_per_cta, wgmma_splits};
-
-    /// Short K, or more CTAs than fit at once, gets more tiles per CTA, as long as the SMs stay
-    /// filled.
-    #[test]
-    fn tiles_per_cta_for_short_k_or_one_wave() {
-        let shape = |n, k| PackedShape::new(n, k).unwrap();
-        assert_eq!(tiles_per_cta(&shape(24576, 1536), 132), 4); // 24 chunks: 6 per warp
-        assert_eq!(tiles_per_cta(&shape(7168, 2048), 132), 2); // 4 tiles would leave 20 SMs idle
-        assert_eq!(tiles_per_cta(&shape(2048, 7168), 132), 1); // 112 chunks: 7 per warp
-        assert_eq!(tiles_per_cta(&shape(7168, 16384), 132), 2); // 448 CTAs would take two waves
-        assert_eq!(tiles_per_cta(&shape(4096, 7168), 132), 1); // 256 CTAs: one wave
-        assert_eq!(tiles_per_cta(&shape(128, 256), 132), 1); // 8 tiles: not enough CTAs
-    }
-
-    /// The ring kernels for 9..=16 tokens: long K and a grid of 80-100% of the SMs, two tiles
-    /// per warp where that fills them.
-    #[test]
-    fn m16_ring_kernels_for_long_k_and_one_full_wave() {
-        let shape = |n, k| PackedShape::new(n, k).unwrap();
-        assert_eq!(m16_ring(&shape(7168, 16384), 132), Some((2, 2))); // 224 units: 112 CTAs
-        assert_eq!(m16_ring(&shape(4096, 7168), 132), Some((2, 1))); // 128 CTAs
-        assert_eq!(m16_ring(&shape(2048, 7168), 132), Some((1, 1))); // 2 tiles: 64 CTAs, 1: 128
-        assert_eq!(m16_ring(&shape(7168, 2048), 132), None); // 32 chunks
-        assert_eq!(m16_ring(&shape(24576, 1536), 132), None); // 24 chunks
-        assert_eq!(m16_ring(&shape(32768, 7168), 132), None); // 4 units per CTA: two waves
-        assert_eq!(m16_ring(&shape(1024, 7168), 132), None); // 64 tiles: half the SMs
-    }
+    use super::{PackedShape, wgmma_splits};
 
     #[test]
     fn wgmma_splits_fill_the_sms_and_keep_parts_long() {

@@ -1,0 +1,380 @@
+//! The `gemm.cu` kernels of a layer: for each token-count variant its entry point, the 16-row
+//! weight tiles each warp takes and the units of them per CTA, its dynamic shared memory, and
+//! whether one CTA fills its SM. Chosen once per layer from the weight shape and the device (SM
+//! count, architecture, shared memory per block and per SM) as plain data, so that every choice is
+//! unit-tested without a GPU; `Linear::new` turns it into kernels.
+
+use crate::pack::PackedShape;
+
+/// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
+/// call takes the first that holds its M. The m1 and m4 kernels copy their tokens' activations
+/// with the weights into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
+/// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
+/// their math instead of a chunk ahead); m24 runs one CTA per SM. Where [`m16_ring`] says so, the
+/// 16-token variant is `m16r2` or `m16r1` instead (activations in the ring, one CTA per SM).
+pub(super) const VARIANTS: [(usize, &str); 5] =
+    [(1, "m1"), (4, "m4"), (8, "m8"), (16, "m16"), (24, "m24")];
+
+/// Slots of a warp's ring (`gemm.cu` `kStages`, `kRingStages`): 8 for the kernels that load their
+/// activations from global memory, 4 for those whose activations travel in the ring.
+const STAGES: usize = 8;
+const RING_STAGES: usize = 4;
+/// m24's ring where 8 slots and its partial sums do not fit a block's shared memory (104 KB
+/// against 99 KB on sm_86, sm_89 and sm_120): `gemm.cu` compiled with [`SMALL_SHARED_GEMM_DEFINES`].
+const SMALL_M24_STAGES: usize = 4;
+
+/// The defines `gemm.cu` is compiled with for devices whose blocks get less shared memory than
+/// m24's 8-slot ring takes (sm_86, sm_89, sm_120: 99 KB per block): m24 with 4 slots. Public for
+/// `cargo xtask kernels`, which compiles this variant too.
+pub const SMALL_SHARED_GEMM_DEFINES: &[(&str, &str)] = &[("NVFP4_M24_STAGES", "4")];
+
+/// Shared memory reserved by a two-CTA-per-SM kernel whose grid has at most one CTA per SM, on
+/// sm_90 and newer: more than half of an H100's 228 KB per SM, so that one CTA fills its SM and
+/// its launch can overlap the previous one (see [`KernelChoice::fills_sm`]). Only where it is
+/// more than half the SM's and fits a block.
+pub(super) const EXCLUSIVE_SHARED_BYTES: u32 = 120 * 1024;
+
+/// What the choice needs to know of the device.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct GemmDevice {
+    /// Streaming multiprocessors.
+    pub sms: usize,
+    /// Compute capability major: 9 and newer have programmatic dependent launch.
+    pub major: u32,
+    /// The most shared memory one block may use after opting in, in bytes.
+    pub shared_per_block: u32,
+    /// One SM's shared memory, in bytes.
+    pub shared_per_sm: u32,
+}
+
+/// One variant's kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct KernelChoice {
+    /// The entry point, e.g. `nvfp4_gemm_m16r2_t1`.
+    pub name: String,
+    /// Tokens per CTA (the grid's y covers M in blocks of this many).
+    pub tokens: usize,
+    /// 16-row weight tiles each warp takes (2 for `m16r2`).
+    pub row_tiles: usize,
+    /// Units of `row_tiles` tiles per CTA (1, 2 or 4).
+    pub units_per_cta: usize,
+    /// Dynamic shared memory per CTA, in bytes.
+    pub shared_bytes: u32,
+    /// Set where one CTA fills its SM (its shared memory or registers leave no room for a
+    /// second): the launch may then overlap the previous one even with fewer CTAs than SMs, as the
+    /// next launch's CTAs start only on idle SMs or in place of finished CTAs, never beside a
+    /// running one.
+    pub fills_sm: bool,
+}
+
+/// A layer's `gemm.cu` kernels, in the order of [`VARIANTS`], and the defines the source is
+/// compiled with for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct GemmChoice {
+    /// One kernel per variant.
+    pub kernels: [KernelChoice; 5],
+    /// Preprocessor defines for `gemm.cu` (none on sm_80, sm_90 and sm_100).
+    pub defines: &'static [(&'static str, &'static str)],
+}
+
+/// The kernels of a layer of `shape` on `dev`.
+pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
+    let per_cta = tiles_per_cta(shape, dev.sms);
+    // Overlapping launches (programmatic dependent launch): sm_90 and newer.
+    let overlaps = dev.major >= 9;
+    // The ring kernels' 208 KB (`m16r2`; `m16r1` takes less): sm_90 and newer, where it fits.
+    let ring = (overlaps && shared_bytes(16, 2, 16, RING_STAGES) <= dev.shared_per_block)
+        .then(|| m16_ring(shape, dev.sms))
+        .flatten();
+    let exclusive_fits = 2 * EXCLUSIVE_SHARED_BYTES > dev.shared_per_sm
+        && EXCLUSIVE_SHARED_BYTES <= dev.shared_per_block;
+    let m24_stages = if shared_bytes(24, 1, 0, STAGES) <= dev.shared_per_block {
+        STAGES
+    } else {
+        SMALL_M24_STAGES
+    };
+    let kernel = |(tokens, suffix): (usize, &str)| {
+        let (name, row_tiles, ring_tokens, units_per_cta) = match ring {
+            Some((r, t)) if tokens == 16 => (format!("nvfp4_gemm_m16r{r}_t{t}"), r, 16, t),
+            _ => (
+                format!("nvfp4_gemm_{suffix}_t{per_cta}"),
+                1,
+                if tokens <= 4 { tokens } else { 0 },
+                per_cta,
+            ),
+        };
+        let stages = match (ring_tokens, tokens) {
+            (1.., _) => RING_STAGES,
+            (_, 24) => m24_stages,
+            _ => STAGES,
+        };
+        // m24 (about 120 registers per thread at 512 threads) and the ring kernels of 16 tokens.
+        let one_per_sm = ring_tokens == 16 || tokens == 24;
+        // The two-CTA kernels' grid here is one token block of at most one CTA per SM.
+        let exclusive = !one_per_sm
+            && overlaps
+            && exclusive_fits
+            && shape.tiles.div_ceil(units_per_cta) <= dev.sms;
+        let smem = shared_bytes(tokens, row_tiles, ring_tokens, stages);
+        KernelChoice {
+            name,
+            tokens,
+            row_tiles,
+            units_per_cta,
+            shared_bytes: if exclusive {
+                smem.max(EXCLUSIVE_SHARED_BYTES)
+            } else {
+                smem
+            },
+            fills_sm: one_per_sm || exclusive,
+        }
+    };
+    GemmChoice {
+        kernels: VARIANTS.map(kernel),
+        defines: if m24_stages == STAGES {
+            &[]
+        } else {
+            SMALL_SHARED_GEMM_DEFINES
+        },
+    }
+}
+
+/// The index in [`VARIANTS`] of the kernel for `m` rows: the first that holds them, else the
+/// last (its grid covers M in blocks).
+pub(super) fn variant_index(m: usize) -> usize {
+    VARIANTS
+        .iter()
+        .position(|&(tokens, _)| m <= tokens)
+        .unwrap_or(VARIANTS.len() - 1)
+}
+
+/// Weight tiles per CTA of the `gemm.cu` kernels (1, 2 or 4; the CTA's 16 warps split K 16, 8 or
+/// 4 ways per tile): doubled from 1 as long as the grid keeps at least one CTA per SM, while a
+/// warp's slice of K stays under 6 chunks (so that short K still gives each warp a run of chunks
+/// to stream: K = 1536 gives 1.5 chunks per warp with one tile, 6 with four) or while the CTAs
+/// would not all fit on the SMs at once (two per SM: fewer, longer CTAs in one wave instead of a
+/// second, partial one; measured on 7168x16384, 448 tiles: 6% faster at M = 1, 12% at M = 16).
+fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
+    let mut per_cta = 1;
+    while per_cta < 4
+        && shape.tiles.div_ceil(2 * per_cta) >= sms
+        && (shape.chunks * per_cta < 16 * 6 || shape.tiles.div_ceil(per_cta) > 2 * sms)
+    {
+        per_cta *= 2;
+    }
+    per_cta
+}
+
+/// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
+/// (`m16r2`, `m16r1`: one CTA per SM, each warp on 2 or 1 tiles at its slice of K), as (row
+/// tiles per warp, units per CTA), where they beat `m16` (two CTAs per SM, activations loaded
+/// from L2 right before their math). Measured on the H100 at M = 16: they need long rows (K of
+/// at least 64 chunks: each warp's run of chunks fills their 4-slot ring; at K = 1536 and 2048
+/// they were 13-15% slower) and a grid that fills at least 80% of the SMs in one wave (1, 2 or
+/// 4 units per CTA): 7168x16384 `m16r2_t2` 38.6 -> 31.1 µs, 4096x7168 `m16r2_t1` 10.6 -> 9.8,
+/// 2048x7168 `m16r1_t1` 8.0 -> 6.9. Two tiles per warp are preferred: the warp's activations
+/// then serve twice the weights.
+fn m16_ring(shape: &PackedShape, sms: usize) -> Option<(usize, usize)> {
+    if shape.chunks < 64 {
+        return None;
+    }
+    [2, 1].into_iter().find_map(|row_tiles| {
+        let units = shape.tiles.div_ceil(row_tiles);
+        let per_cta = [1, 2, 4].into_iter().find(|&t| units.div_ceil(t) <= sms)?;
+        (5 * units.div_ceil(per_cta) >= 4 * sms).then_some((row_tiles, per_cta))
+    })
+}
+
+/// Dynamic shared memory of a `gemm.cu` kernel of `tokens` tokens, `row_tiles` tiles per warp
+/// and rings of `stages` slots: the 16 warps' rings of `row_tiles` x (512 code bytes, 64 scale
+/// bytes, 64 spare bytes) plus 128 activation bytes per ring token (`ring_tokens` of them travel
+/// with the weights), then the partial sums (16 warps x `row_tiles` x the mma's tokens, at least
+/// 8, x 16 rows of f32), which take the rings' bytes after the loop where both would not fit in
+/// 227 KB (as the kernel decides).
+fn shared_bytes(tokens: usize, row_tiles: usize, ring_tokens: usize, stages: usize) -> u32 {
+    let rings = 16 * stages * (640 * row_tiles + 128 * ring_tokens);
+    let partials = 16 * row_tiles * tokens.max(8) * 16 * 4;
+    if rings + partials > 227 * 1024 {
+        rings.max(partials) as u32
+    } else {
+        (rings + partials) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        EXCLUSIVE_SHARED_BYTES, GemmDevice, KernelChoice, PackedShape, choose, m16_ring,
+        tiles_per_cta,
+    };
+
+    const KIB: u32 = 1024;
+    /// The H100 and H200 (132 SMs, 227 KB per block of 228 KB per SM).
+    const H100: GemmDevice = GemmDevice {
+        sms: 132,
+        major: 9,
+        shared_per_block: 227 * KIB,
+        shared_per_sm: 228 * KIB,
+    };
+    /// An A100 (108 SMs, 163 KB per block of 164 KB per SM; no programmatic dependent launch).
+    const A100: GemmDevice = GemmDevice {
+        sms: 108,
+        major: 8,
+        shared_per_block: 163 * KIB,
+        shared_per_sm: 164 * KIB,
+    };
+    /// An L40S (sm_89, 142 SMs, 99 KB per block of 100 KB per SM).
+    const L40S: GemmDevice = GemmDevice {
+        sms: 142,
+        major: 8,
+        shared_per_block: 99 * KIB,
+        shared_per_sm: 100 * KIB,
+    };
+    /// An RTX Blackwell (sm_120, 170 SMs, 99 KB per block of 100 KB per SM).
+    const SM120: GemmDevice = GemmDevice {
+        sms: 170,
+        major: 12,
+        shared_per_block: 99 * KIB,
+        shared_per_sm: 100 * KIB,
+    };
+    /// The DeepSeek-V3 shapes of the bench, and ragged ones.
+    const SHAPES: [(usize, usize); 8] = [
+        (2048, 7168),
+        (7168, 2048),
+        (4096, 7168),
+        (24576, 1536),
+        (7168, 16384),
+        (1, 16),
+        (130, 1040),
+        (8456, 256),
+    ];
+
+    fn shape(n: usize, k: usize) -> PackedShape {
+        PackedShape::new(n, k).unwrap()
+    }
+
+    fn names(kernels: &[KernelChoice]) -> Vec<&str> {
+        kernels.iter().map(|k| k.name.as_str()).collect()
+    }
+
+    /// Short K, or more CTAs than fit at once, gets more tiles per CTA, as long as the SMs stay
+    /// filled.
+    #[test]
+    fn tiles_per_cta_for_short_k_or_one_wave() {
+        assert_eq!(tiles_per_cta(&shape(24576, 1536), 132), 4); // 24 chunks: 6 per warp
+        assert_eq!(tiles_per_cta(&shape(7168, 2048), 132), 2); // 4 tiles would leave 20 SMs idle
+        assert_eq!(tiles_per_cta(&shape(2048, 7168), 132), 1); // 112 chunks: 7 per warp
+        assert_eq!(tiles_per_cta(&shape(7168, 16384), 132), 2); // 448 CTAs would take two waves
+        assert_eq!(tiles_per_cta(&shape(4096, 7168), 132), 1); // 256 CTAs: one wave
+        assert_eq!(tiles_per_cta(&shape(128, 256), 132), 1); // 8 tiles: not enough CTAs
+    }
+
+    /// The ring kernels for 9..=16 tokens: long K and a grid of 80-100% of the SMs, two tiles
+    /// per warp where that fills them.
+    #[test]
+    fn m16_ring_kernels_for_long_k_and_one_full_wave() {
+        assert_eq!(m16_ring(&shape(7168, 16384), 132), Some((2, 2))); // 224 units: 112 CTAs
+        assert_eq!(m16_ring(&shape(4096, 7168), 132), Some((2, 1))); // 128 CTAs
+        assert_eq!(m16_ring(&shape(2048, 7168), 132), Some((1, 1))); // 2 tiles: 64 CTAs, 1: 128
+        assert_eq!(m16_ring(&shape(7168, 2048), 132), None); // 32 chunks
+        assert_eq!(m16_ring(&shape(24576, 1536), 132), None); // 24 chunks
+        assert_eq!(m16_ring(&shape(32768, 7168), 132), None); // 4 units per CTA: two waves
+        assert_eq!(m16_ring(&shape(1024, 7168), 132), None); // 64 tiles: half the SMs
+    }
+
+    /// On the H100: 7168x16384 takes two tiles per CTA and `m16r2_t2`; its 224 CTAs exceed the
+    /// SMs, so the two-CTA kernels keep their own shared memory (m1: 16 warps x 4 slots x 768 B +
+    /// 8 KB of partial sums; m8: 8 slots of 640 B) and only `m16r2` (its rings, 208 KB, hold the
+    /// partial sums after the loop) and `m24` (8 slots + 24 tokens' partials) fill their SM.
+    #[test]
+    fn hopper_long_k_takes_the_ring_kernel() {
+        let c = choose(&shape(7168, 16384), &H100);
+        assert!(c.defines.is_empty());
+        assert_eq!(
+            names(&c.kernels),
+            [
+                "nvfp4_gemm_m1_t2",
+                "nvfp4_gemm_m4_t2",
+                "nvfp4_gemm_m8_t2",
+                "nvfp4_gemm_m16r2_t2",
+                "nvfp4_gemm_m24_t2"
+            ]
+        );
+        let smem: Vec<u32> = c.kernels.iter().map(|k| k.shared_bytes).collect();
+        assert_eq!(smem, [56 * KIB, 80 * KIB, 88 * KIB, 208 * KIB, 104 * KIB]);
+        let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
+        assert_eq!(fills, [false, false, false, true, true]);
+        assert_eq!((c.kernels[3].row_tiles, c.kernels[3].units_per_cta), (2, 2));
+    }
+
+    /// On the H100: 2048x7168 has 128 tiles, one CTA each, fewer than the SMs: the two-CTA
+    /// kernels reserve 120 KB so that one fills its SM; 16 tokens take `m16r1_t1` (168 KiB of
+    /// rings, 16 warps x 4 slots x 2688 B, + 16 KiB of partial sums).
+    #[test]
+    fn hopper_grids_under_the_sm_count_fill_their_sms() {
+        let c = choose(&shape(2048, 7168), &H100);
+        let smem: Vec<u32> = c.kernels.iter().map(|k| k.shared_bytes).collect();
+        assert_eq!(
+            smem,
+            [
+                EXCLUSIVE_SHARED_BYTES,
+                EXCLUSIVE_SHARED_BYTES,
+                EXCLUSIVE_SHARED_BYTES,
+                184 * KIB,
+                104 * KIB
+            ]
+        );
+        assert!(c.kernels.iter().all(|k| k.fills_sm));
+        assert_eq!(c.kernels[3].name, "nvfp4_gemm_m16r1_t1");
+    }
+
+    /// sm_80: no ring kernels and no reserved shared memory (no programmatic dependent launch);
+    /// m24's 8-slot ring fits the A100's 163 KB.
+    #[test]
+    fn ampere_keeps_the_plain_kernels() {
+        for (n, k) in SHAPES {
+            let c = choose(&shape(n, k), &A100);
+            assert!(c.defines.is_empty(), "{n}x{k}");
+            assert!(c.kernels[3].name.starts_with("nvfp4_gemm_m16_t"), "{n}x{k}");
+            assert!(c.kernels.iter().all(|k| k.row_tiles == 1), "{n}x{k}");
+            assert_eq!(c.kernels[4].shared_bytes, 104 * KIB, "{n}x{k}");
+            let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
+            assert_eq!(fills, [false, false, false, false, true], "{n}x{k}");
+        }
+    }
+
+    /// Devices with 99 KB per block (sm_89, sm_120): no ring kernels (208 KB), no 120 KB
+    /// reservation, and m24 with 4 slots (64 KB) from a `gemm.cu` compiled with
+    /// `NVFP4_M24_STAGES=4`; m16 (96 KB) still fits.
+    #[test]
+    fn small_shared_memory_devices_get_kernels_that_fit() {
+        for dev in [L40S, SM120] {
+            for (n, k) in SHAPES {
+                let c = choose(&shape(n, k), &dev);
+                assert_eq!(c.defines, [("NVFP4_M24_STAGES", "4")], "{n}x{k}");
+                assert!(!c.kernels[3].name.contains("m16r"), "{n}x{k}");
+                assert_eq!(c.kernels[3].shared_bytes, 96 * KIB, "{n}x{k}");
+                assert_eq!(c.kernels[4].shared_bytes, 64 * KIB, "{n}x{k}");
+                assert!(!c.kernels[..4].iter().any(|k| k.fills_sm), "{n}x{k}");
+            }
+        }
+    }
+
+    /// Whatever the device, every kernel fits a block's shared memory, and a variant holds its
+    /// tokens.
+    #[test]
+    fn every_choice_fits_its_device() {
+        for dev in [H100, A100, L40S, SM120] {
+            for (n, k) in SHAPES {
+                let c = choose(&shape(n, k), &dev);
+                for (kernel, (tokens, _)) in c.kernels.iter().zip(super::VARIANTS) {
+                    assert!(
+                        kernel.shared_bytes <= dev.shared_per_block,
+                        "{dev:?} {n}x{k}: {kernel:?}"
+                    );
+                    assert_eq!(kernel.tokens, tokens);
+                }
+            }
+        }
+    }
+}
