@@ -8,7 +8,8 @@
 //! Kernels: M ≤ 24 runs `kernels/gemm.cu` (`mma.sync`, any sm_80+: the decode path); on sm_90a a
 //! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`, a persistent grid fed by the bulk tensor copy
 //! engine), which first copies the activations into the K order of its register fragments and
-//! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle. Short K, or more
+//! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle
+//! ([`LargeM::Portable`] keeps `gemm.cu` for every M, in blocks of 24 tokens). Short K, or more
 //! tiles than fit on the SMs in one wave, puts 2 or 4 weight tiles in each CTA of the `gemm.cu`
 //! kernels. Which `gemm.cu` kernels a layer runs also follows the device's shared memory per block
 //! and per SM (`linear/plan.rs`): the 16-token ring kernels and the reserved shared memory of
@@ -100,6 +101,18 @@ pub enum ActivationScale {
     /// A calibrated decode scale (`input_scale`): quantize with `1 / input_scale`, and the
     /// epilogue uses `input_scale` itself.
     Static(f32),
+}
+
+/// Which kernels run M of 25 and more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LargeM {
+    /// The fastest the device has: the `wgmma` kernel on sm_90a, the `mma.sync` kernels
+    /// elsewhere.
+    #[default]
+    Fastest,
+    /// The portable `mma.sync` kernels (`gemm.cu`) at every M, in blocks of 24 tokens, as on a
+    /// GPU without `wgmma`: to compare the paths, or to test the portable one on sm_90a.
+    Portable,
 }
 
 /// How the GEMM reads the activation scale word: a decode scale, or an encode scale to invert.
@@ -248,7 +261,8 @@ struct ActivationWorkspace {
 
 impl Linear {
     /// Repacks and uploads `w`, compiles the kernels and allocates the workspace for up to `max_m`
-    /// rows. `act` is used in W4A4 (quantizing the input on the fly in [`Linear::forward`]).
+    /// rows. `act` is used in W4A4 (quantizing the input on the fly in [`Linear::forward`]). The
+    /// fastest kernels of the device take each M ([`LargeM::Fastest`]).
     ///
     /// # Errors
     /// Bad shapes (`K % 16`, zero sizes), buffer lengths or scales; compile and driver errors.
@@ -258,6 +272,21 @@ impl Linear {
         mode: GemmMode,
         act: ActivationScale,
         max_m: usize,
+    ) -> Result<Self> {
+        Self::with_large_m(registry, w, mode, act, max_m, LargeM::Fastest)
+    }
+
+    /// [`Linear::new`], with `large_m` choosing the kernels of M ≥ 25.
+    ///
+    /// # Errors
+    /// As [`Linear::new`].
+    pub fn with_large_m(
+        registry: &KernelRegistry,
+        w: &LinearWeights<'_>,
+        mode: GemmMode,
+        act: ActivationScale,
+        max_m: usize,
+        large_m: LargeM,
     ) -> Result<Self> {
         let shape = PackedShape::new(w.n, w.k)?;
         nvfp4_core::plan::GemmShape::new(max_m, w.n, w.k)?;
@@ -291,7 +320,8 @@ impl Linear {
         )?;
         let device = registry.device().clone();
         let stream = device.stream().clone();
-        let has_wgmma = device.arch() == Arch::SM90A && max_m >= WGMMA_MIN_M;
+        let has_wgmma =
+            large_m == LargeM::Fastest && device.arch() == Arch::SM90A && max_m >= WGMMA_MIN_M;
         let act = match mode {
             GemmMode::W4A16 => None,
             GemmMode::W4A4 => {

@@ -1,7 +1,8 @@
 //! The GEMM kernels (`kernels/gemm.cu`) through `Linear`, element by element against the
 //! simulator's exact value and the SPEC section 5 bound: ragged shapes, both modes, static and
 //! dynamic activation scales, pre-quantized input, zero, subnormal and NaN scales, NaN inputs,
-//! run-to-run bits and graph replay. Run with `--ignored` where a GPU is.
+//! run-to-run bits and graph replay, and the portable path at large M. Run with `--ignored` where a
+//! GPU is.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
@@ -14,7 +15,7 @@ use nvfp4_core::tensor::QuantizedRef;
 use nvfp4_cpu::gemm::{Activations, ColumnAlpha, Exact, gemm, within_bound};
 use nvfp4_cpu::quantize::{amax, quantize};
 use nvfp4_cpu::synth::Rng;
-use nvfp4_cuda::linear::{ActivationScale, Linear, LinearWeights};
+use nvfp4_cuda::linear::{ActivationScale, LargeM, Linear, LinearWeights};
 use nvfp4_cuda::{Device, KernelRegistry};
 
 fn gpu() -> Device {
@@ -89,10 +90,23 @@ fn check(
     mode: GemmMode,
     act: ActivationScale,
 ) -> Vec<bf16> {
+    check_with(reg, w, x, m, mode, act, LargeM::Fastest)
+}
+
+/// [`check`] on a layer built with `large_m`.
+fn check_with(
+    reg: &KernelRegistry,
+    w: &Weights,
+    x: &[bf16],
+    m: usize,
+    mode: GemmMode,
+    act: ActivationScale,
+    large_m: LargeM,
+) -> Vec<bf16> {
     let dev = reg.device();
     let s = dev.stream();
     let (n, k) = (w.n, w.k);
-    let mut layer = Linear::new(reg, &w.linear(), mode, act, m).unwrap();
+    let mut layer = Linear::with_large_m(reg, &w.linear(), mode, act, m, large_m).unwrap();
     let xd = s.clone_htod(x).unwrap();
     let mut out = s.clone_htod(&vec![bf16::from_f32(-777.0); m * n]).unwrap();
     layer.forward(&xd, m, &mut out).unwrap();
@@ -236,6 +250,52 @@ fn ring_kernels_for_sixteen_tokens() {
         }
         let x = Rng::new(99).vec_bf16(13 * k, 1.0);
         check(&reg, &w, &x, 13, GemmMode::W4A4, ActivationScale::Dynamic);
+    }
+}
+
+/// The portable path (`LargeM::Portable`: the mma.sync kernels at every M, as on a GPU without
+/// wgmma) at the sizes the wgmma kernel takes on sm_90a: `m24` in blocks of 24 tokens, the last
+/// one partial (M = 25, 33, 65, 1000), on ragged N and K, with 2 tiles per CTA for N = 4232
+/// (short K), in both modes.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn portable_path_at_large_m() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    for (n, k, ms) in [
+        (72, 48, &[25, 33, 64, 65, 128, 1000][..]),
+        (200, 272, &[25, 65, 1000][..]),
+        (4232, 1040, &[33, 128][..]),
+    ] {
+        let w = Weights::random(n, k, (n * k + 1) as u64);
+        let layer = Linear::with_large_m(
+            &reg,
+            &w.linear(),
+            GemmMode::W4A16,
+            ActivationScale::Dynamic,
+            1000,
+            LargeM::Portable,
+        )
+        .unwrap();
+        assert!(
+            layer.kernel_name(1000).starts_with("nvfp4_gemm_m24_t"),
+            "{}",
+            layer.kernel_name(1000)
+        );
+        for &m in ms {
+            let x = Rng::new(m as u64 + 40).vec_bf16(m * k, 1.0);
+            for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+                check_with(
+                    &reg,
+                    &w,
+                    &x,
+                    m,
+                    mode,
+                    ActivationScale::Dynamic,
+                    LargeM::Portable,
+                );
+            }
+        }
     }
 }
 
