@@ -14,10 +14,11 @@
 //! kernels. Which `gemm.cu` kernels a layer runs also follows the device's shared memory per block
 //! and per SM (`linear/plan.rs`): the 16-token ring kernels and the reserved shared memory of
 //! overlapping launches only where they fit, and `m24` with a 4-slot ring on devices of 99 KB per
-//! block (sm_86, sm_89, sm_120), so that every kernel fits from sm_80 to sm_120. Device memory besides the packed weights (0.5625 bytes per weight):
-//! for the wgmma path a bf16 copy of `[max M, roundup(K, 64)]` activations and the split sums
-//! (at most a few tiles per SM of f32); in W4A4 the quantized activations and a bf16 buffer of
-//! the rows the mma.sync path takes (`[max M, K]` where there is no wgmma path).
+//! block (sm_86, sm_89, sm_120), so that every kernel fits from sm_80 to sm_120. Device memory
+//! besides the packed weights (0.5625 bytes per weight): for the wgmma path a bf16 copy of
+//! `[max M, roundup(K, 64)]` activations and the split sums (at most a few tiles per SM of f32);
+//! in W4A4 the quantized activations and a bf16 buffer of the rows the mma.sync path takes
+//! (`[max M, K]` where there is no wgmma path).
 //!
 //! [`Linear::new`] repacks and uploads the weights (layout in [`crate::pack`]), compiles the
 //! kernels and allocates the workspace for a stated maximum M. [`Linear::forward`] then only
