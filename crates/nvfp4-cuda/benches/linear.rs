@@ -23,6 +23,7 @@ use nvfp4_core::bf16;
 use nvfp4_core::plan::GemmMode;
 use nvfp4_cpu::synth::Rng;
 use nvfp4_cuda::linear::{ActivationScale, Linear, LinearWeights};
+use nvfp4_cuda::pack::PackedShape;
 use nvfp4_cuda::{Device, KernelRegistry};
 
 /// DeepSeek-V3 projections (N, K, name).
@@ -179,7 +180,8 @@ fn main() {
             Linear::new(&reg, &w, mode, ActivationScale::Dynamic, max_m).expect("layer")
         };
         // Per mode: the layer, and the copies the cold-weight rows cycle through.
-        let cold_n = cold_copies(n * k / 2 + n * k / 16, l2);
+        let packed = PackedShape::new(n, k).expect("shape");
+        let cold_n = cold_copies(packed.codes_len() + packed.scales_len(), l2);
         let mut layers: Vec<(GemmMode, Linear, Vec<Linear>)> = [GemmMode::W4A16, GemmMode::W4A4]
             .into_iter()
             .map(|mode| {
