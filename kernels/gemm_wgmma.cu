@@ -6,21 +6,23 @@
 //   nvfp4_splitk_reduce adds the K parts of a split launch and rounds them (any sm_80+).
 //   nvfp4_permute_k     activations [M, K] -> [M, roundup(K, 64)] with each 64-column chunk in
 //                       the wgmma K order below (zero past K); any sm_80+.
-//   nvfp4_gemm_wgmma    the GEMM on permuted activations; sm_90a only (on other targets it
-//                       compiles to an empty body and the runtime never launches it).
+//   nvfp4_gemm_wgmma_n{64,128,256}
+//                       the GEMM on permuted activations, 64, 128 or 256 tokens per work item;
+//                       sm_90a only (on other targets they compile to empty bodies and the
+//                       runtime never launches them).
 //
 // Shape (the design of HOPPER_NOTES.md, after Machete / TRT-LLM's mixed-input Hopper kernels):
 // wgmma takes A from registers and B from shared memory, so the weights are the A operand, each
 // dequantized in registers exactly as in gemm.cu (one 16-byte fragment load per lane per chunk
 // and tile: the per-warp layout of wgmma's register A fragment is mma.m16n8k16's), and the tokens
 // are wgmma's N. A work item is 128 weight rows (two consumer warpgroups, one m64 block each) x
-// 256 tokens x a K part; K moves in 64-column chunks through a 4-stage ring (nvfp4_tma.cuh)
-// holding, per chunk, the 256 x 64 bf16 activation box (128-byte swizzled, K-major: what a wgmma
-// descriptor reads) and the 8 weight tiles' packed bytes, filled by one producer thread through
-// the bulk tensor copy engine. The consumers only dequantize (the next chunk under the current chunk's
-// MMAs) and issue MMAs; the epilogue rounds pairs of outputs with one cvt and stores them
-// transposed into an output tile with stmatrix, while the producer already fetches the next
-// item's chunks.
+// kTokens (64, 128 or 256) tokens x a K part; K moves in 64-column chunks through a ring of
+// kStages stages (nvfp4_tma.cuh) holding, per chunk, the kTokens x 64 bf16 activation box
+// (128-byte swizzled, K-major: what a wgmma descriptor reads) and the 8 weight tiles' packed
+// bytes, filled by one producer thread through the bulk tensor copy engine. The consumers only
+// dequantize (the next chunk under the current chunk's MMAs) and issue MMAs; the epilogue rounds
+// pairs of outputs with one cvt and stores them transposed into an output tile with stmatrix,
+// while the producer already fetches the next item's chunks.
 //
 // K order. gemm.cu's packing hands lane t of a quad the column pairs 8t..8t+8 of a chunk (one
 // scale block), step s the pairs 8t + 2s (fragment registers 0, 1) and 8t + 2s + 1 (registers 2, 3).
@@ -70,13 +72,18 @@ constexpr int kConsumers = 256;                  // two warpgroups: dequantizati
 constexpr int kThreads = kConsumers + 128;       // and a producer warpgroup, one thread of which issues the copies
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // setmaxnreg: 128 x 40 + 256 x 232 <= 64 K registers
 constexpr int kTiles = kTmaTiles;                // 16-row weight tiles per CTA: 128 rows, one m64 block per warpgroup
-constexpr int kTokens = 256;                     // wgmma N
-constexpr int kStages = 4;
-constexpr int kBBytes = kTokens * kChunkK * 2;   // activation tile: 256 rows of 128 bytes
-constexpr int kStageBytes = (kBBytes + kTmaCodeBytes + kTmaScaleBytes + 1023) / 1024 * 1024;  // 1024-byte aligned stages
 constexpr int kRows = kTiles * 16;
 constexpr int kOutStride = kRows + 8;            // bf16 per output-tile row: conflict-free stmatrix rows
-constexpr int kOutBytes = kTokens * kOutStride * 2;
+
+// The shared-memory plan of a kernel of kTokens tokens per item (wgmma's N) and a ring of kStages
+// stages: 1024-byte aligned stages of the activation box (kTokens rows of 128 bytes) and the 8
+// tiles' packed bytes, then the output tile [kTokens][kOutStride] bf16, then the mbarriers.
+template <int kTokens, int kStages>
+struct Plan {
+    static constexpr int kBBytes = kTokens * kChunkK * 2;
+    static constexpr int kStageBytes = (kBBytes + kTmaCodeBytes + kTmaScaleBytes + 1023) / 1024 * 1024;
+    static constexpr int kOutBytes = kTokens * kOutStride * 2;
+};
 
 // The shared-memory descriptor of a K-major bf16 operand in the 128-byte swizzle: start address,
 // stride 1024 bytes between 8-row groups, layout type 1 (128B swizzle); the leading offset is
@@ -89,42 +96,41 @@ __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.a
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
 
-// D[64 x 256] += A[64 x 16] (registers) . B[16 x 256] (shared memory, K-major), f32 accumulators.
-__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const u32 (&a)[4], unsigned long long desc) {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "setp.ne.b32 p, %133, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
-        "{"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
-        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
-        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-        "}, "
-        "{%128, %129, %130, %131}, %132, p, 1, 1, 0;\n"
-        "}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
-          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
-          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
-          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
+// The accumulator operands of a wgmma, 8 and 32 at a time, and their places in the instruction.
+#define NVFP4_ACC8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
+                      "+f"(d[i + 6]), "+f"(d[i + 7])
+#define NVFP4_ACC32(i) NVFP4_ACC8(i), NVFP4_ACC8(i + 8), NVFP4_ACC8(i + 16), NVFP4_ACC8(i + 24)
+#define NVFP4_REGS32_0 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+                       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define NVFP4_REGS32_1 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+                       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define NVFP4_REGS32_2 "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+                       "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+#define NVFP4_REGS32_3 "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+                       "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+// One wgmma m64nNk16 (N = 2 x the accumulators): `regs` names the accumulators in the
+// instruction, `a`.. the A registers, the descriptor and the accumulate predicate after them.
+#define NVFP4_WGMMA(n, regs, a0, a1, a2, a3, desc, pred, ...)                                              \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " pred ", 0;\n"                                      \
+                 "wgmma.mma_async.sync.aligned.m64n" #n "k16.f32.bf16.bf16 {" regs "}, {" a0 ", " a1 ", " a2 \
+                 ", " a3 "}, " desc ", p, 1, 1, 0;\n}\n"                                                   \
+                 : __VA_ARGS__                                                                            \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_value), "r"(1))
+
+// D[64 x kTokens] += A[64 x 16] (registers) . B[16 x kTokens] (shared memory, K-major), f32
+// accumulators, for kTokens of 64, 128 or 256.
+template <int kTokens>
+__device__ __forceinline__ void wgmma_k16(float (&d)[kTokens / 2], const u32 (&a)[4], unsigned long long desc_value) {
+    static_assert(kTokens == 64 || kTokens == 128 || kTokens == 256, "the widths this file stamps");
+    if constexpr (kTokens == 64) {
+        NVFP4_WGMMA(64, NVFP4_REGS32_0, "%32", "%33", "%34", "%35", "%36", "%37", NVFP4_ACC32(0));
+    } else if constexpr (kTokens == 128) {
+        NVFP4_WGMMA(128, NVFP4_REGS32_0 ", " NVFP4_REGS32_1, "%64", "%65", "%66", "%67", "%68", "%69", NVFP4_ACC32(0),
+                    NVFP4_ACC32(32));
+    } else {
+        NVFP4_WGMMA(256, NVFP4_REGS32_0 ", " NVFP4_REGS32_1 ", " NVFP4_REGS32_2 ", " NVFP4_REGS32_3, "%128", "%129",
+                    "%130", "%131", "%132", "%133", NVFP4_ACC32(0), NVFP4_ACC32(32), NVFP4_ACC32(64), NVFP4_ACC32(96));
+    }
 }
 
 // Two outputs of one weight row (tokens 2t, 2t + 1 of an mma C fragment) as a bf16 pair: each
@@ -142,19 +148,18 @@ __device__ __forceinline__ void stmatrix_x4_trans(u32 addr, u32 r0, u32 r1, u32 
                  ::"r"(addr), "r"(r0), "r"(r1), "r"(r2), "r"(r3) : "memory");
 }
 
-}  // namespace
-
 // A persistent grid: CTA b takes the work items b, b + gridDim.x, ... of the (x, y, z) space below,
-// x fastest: weight rows 128 x onwards, tokens 256 y onwards, K part z of `splits`. Threads: two
-// consumer warpgroups (warp w of warpgroup G owns weight tile 4 G + w, the warpgroup's m64 block)
-// and a producer warpgroup (registers moved to the consumers by setmaxnreg), whose first thread
-// runs the copies up to kStages chunks ahead, across work items, so that the next item's first
-// chunks arrive during this one's last MMAs and epilogue.
-extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
-    const __grid_constant__ TensorMap a_map,      // permuted activations (nvfp4_permute_k), bf16
-                                                  //   [rows][roundup(K, 64)], box 64 x 256, 128B swizzle
-    const __grid_constant__ TensorMap codes_map,  // packed codes (pack.rs) as u32 [tiles][chunks][128], box 128 x 1 x 8
-    const __grid_constant__ TensorMap scales_map, // packed scales as u32 [tiles][chunks][16], box 16 x 1 x 8
+// x fastest: weight rows 128 x onwards, tokens kTokens y onwards, K part z of `splits`. Threads:
+// two consumer warpgroups (warp w of warpgroup G owns weight tile 4 G + w, the warpgroup's m64
+// block) and a producer warpgroup (registers moved to the consumers by setmaxnreg), whose first
+// thread runs the copies up to kStages chunks ahead, across work items, so that the next item's
+// first chunks arrive during this one's last MMAs and epilogue.
+template <int kTokens, int kStages>
+__device__ __forceinline__ void gemm_wgmma(
+    const TensorMap* a_map,              // permuted activations (nvfp4_permute_k), bf16
+                                         //   [rows][roundup(K, 64)], box 64 x kTokens, 128B swizzle
+    const TensorMap* codes_map,          // packed codes (pack.rs) as u32 [tiles][chunks][128], box 128 x 1 x 8
+    const TensorMap* scales_map,         // packed scales as u32 [tiles][chunks][16], box 16 x 1 x 8
     const u32* __restrict__ w_nan_rows,  // [tile]: bit r set if row 16 tile + r has a NaN scale
     const float* __restrict__ w_dec,     // [1] weight decode scale
     const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
@@ -164,15 +169,16 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     int splits,                          // K parts; > 1: f32 sums into `partials`
     float* __restrict__ partials)        // splits > 1: [splits][M][N] f32, reduced by nvfp4_splitk_reduce
 {
+    using P = Plan<kTokens, kStages>;
     extern __shared__ uint4_t smem_raw[];
     // The 128-byte swizzle repeats every 1024 bytes: align the ring to that. After the ring: the
     // output tile, then the stages' mbarriers (full[st], then empty[st]).
     const u32 raw = shared_address(smem_raw);
     const u32 ring = (raw + 1023u) & ~1023u;
     u8* ring_ptr = reinterpret_cast<u8*>(smem_raw) + (ring - raw);
-    u16* out_tile = reinterpret_cast<u16*>(ring_ptr + kStages * kStageBytes);
-    const u32 out_addr = ring + kStages * kStageBytes;
-    const u32 full = out_addr + kOutBytes, empty = full + 8 * kStages;
+    u16* out_tile = reinterpret_cast<u16*>(ring_ptr + kStages * P::kStageBytes);
+    const u32 out_addr = ring + kStages * P::kStageBytes;
+    const u32 full = out_addr + P::kOutBytes, empty = full + 8 * kStages;
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int tiles = (n + 15) / 16;
@@ -183,7 +189,7 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     if (warp >= kConsumers / 32) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegs));
         if (warp == kConsumers / 32 && lane == 0)
-            produce<kStages, kStageBytes, kTokens, kBBytes>(work, ring, full, &a_map, &codes_map, &scales_map);
+            produce<kStages, P::kStageBytes, kTokens, P::kBBytes>(work, ring, full, a_map, codes_map, scales_map);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kConsumerRegs));
@@ -200,18 +206,18 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     };
     // Chunk j's weights for this warp, from its stage: 4 k16 steps of the 4 A-fragment registers.
     auto dequant = [&](int j, u32 (&frag)[4][4]) {
-        const u8* stage = ring_ptr + (j % kStages) * kStageBytes + kBBytes;
+        const u8* stage = ring_ptr + (j % kStages) * P::kStageBytes + P::kBBytes;
         u32 lo, hi;
         e4m3x2_unpack(*reinterpret_cast<const u16*>(stage + kTmaCodeBytes + wtile * 64 + 2 * lane), lo, hi);
         dequant_chunk(*reinterpret_cast<const uint4_t*>(stage + wtile * 512 + lane * 16), lo, hi, frag);
     };
     auto mma = [&](int j, const u32 (&frag)[4][4]) {
-        const u32 stage = ring + (j % kStages) * kStageBytes;
+        const u32 stage = ring + (j % kStages) * P::kStageBytes;
         wgmma_fence();
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
             // k16 step s: 32 bytes into each 128-byte activation row (the swizzle applies on top).
-            wgmma_m64n256k16(acc, frag[s], smem_desc(stage + s * 32));
+            wgmma_k16<kTokens>(acc, frag[s], smem_desc(stage + s * 32));
         }
         wgmma_commit();
     };
@@ -297,12 +303,37 @@ extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma(
     }
 }
 
+}  // namespace
+
+// Entry points: nvfp4_gemm_wgmma_n{64,128,256}, the host taking the narrowest that holds M (up to
+// 256 tokens, larger M in blocks of 256): a narrower item does less tensor work for few tokens
+// (the weights are dequantized once per item either way), and its smaller activation boxes leave
+// room for a deeper ring (12 and 8 stages against 4), as few tokens are bound by the weights'
+// DRAM reads rather than by the tensor cores.
+#define NVFP4_WGMMA_ENTRY(tokens, stages)                                                                     \
+    extern "C" __global__ void __launch_bounds__(kThreads, 1) nvfp4_gemm_wgmma_n##tokens(                    \
+        const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap codes_map,                \
+        const __grid_constant__ TensorMap scales_map, const u32* w_nan_rows, const float* w_dec,             \
+        const float* a_scale, int a_scale_is_gs, u16* d, int m_rows, int n, int k, int splits, float* partials) { \
+        gemm_wgmma<tokens, stages>(&a_map, &codes_map, &scales_map, w_nan_rows, w_dec, a_scale, a_scale_is_gs, d, \
+                                   m_rows, n, k, splits, partials);                                         \
+    }
+NVFP4_WGMMA_ENTRY(64, 12)
+NVFP4_WGMMA_ENTRY(128, 8)
+NVFP4_WGMMA_ENTRY(256, 4)
+
 #else
 
 // Not sm_90a: no wgmma. The runtime dispatches the large-M path here only on sm_90a.
-extern "C" __global__ void nvfp4_gemm_wgmma(const __grid_constant__ TensorMap, const __grid_constant__ TensorMap,
-                                            const __grid_constant__ TensorMap, const u32*, const float*, const float*, int,
-                                            u16*, int, int, int, int, float*) {}
+#define NVFP4_WGMMA_STUB(tokens)                                                                               \
+    extern "C" __global__ void nvfp4_gemm_wgmma_n##tokens(const __grid_constant__ TensorMap,                   \
+                                                          const __grid_constant__ TensorMap,                   \
+                                                          const __grid_constant__ TensorMap, const u32*,       \
+                                                          const float*, const float*, int, u16*, int, int, int, \
+                                                          int, float*) {}
+NVFP4_WGMMA_STUB(64)
+NVFP4_WGMMA_STUB(128)
+NVFP4_WGMMA_STUB(256)
 
 #endif
 

@@ -7,9 +7,10 @@
 //!
 //! Kernels: M ≤ 24 runs `kernels/gemm.cu` (`mma.sync`, any sm_80+: the decode path); on sm_90a a
 //! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`, a persistent grid fed by the bulk tensor copy
-//! engine), which first copies the activations into the K order of its register fragments and
-//! splits K into parts, summed in a fixed order, when its tiles alone would leave SMs idle
-//! ([`LargeM::Portable`] keeps `gemm.cu` for every M, in blocks of 24 tokens). Short K, or more
+//! engine, 64, 128 or 256 tokens per work item: the narrowest that holds M), which first copies
+//! the activations into the K order of its register fragments and splits K into parts, summed in
+//! a fixed order, when its work items alone would leave SMs idle (`linear/wgmma.rs`;
+//! [`LargeM::Portable`] keeps `gemm.cu` for every M, in blocks of 24 tokens). Short K, or more
 //! tiles than fit on the SMs in one wave, puts 2 or 4 weight tiles in each CTA of the `gemm.cu`
 //! kernels. Which `gemm.cu` kernels a layer runs also follows the device's shared memory per block
 //! and per SM (`linear/plan.rs`): the 16-token ring kernels and the reserved shared memory of
@@ -42,7 +43,6 @@
 //! # Ok::<(), nvfp4_cuda::Error>(())
 //! ```
 
-use cudarc::driver::sys::CUtensorMap;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, LaunchConfig, SyncOnDrop};
 use half::bf16;
 use nvfp4_core::Error as ShapeError;
@@ -55,16 +55,17 @@ use crate::buffer::{input, output};
 use crate::device::Device;
 use crate::error::Result;
 use crate::kernel_args;
-use crate::launch::{Kernel, grid_dim};
-use crate::pack::{CHUNK_K, PackedShape, pack_weights};
+use crate::launch::Kernel;
+use crate::pack::{PackedShape, pack_weights};
 use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
-use crate::tensor_map::{self, Element};
 pub use plan::SMALL_SHARED_GEMM_DEFINES;
 use plan::{GemmDevice, KernelChoice, VARIANTS, variant_index};
+use wgmma::{MIN_M as WGMMA_MIN_M, TILES as WGMMA_TILES, WgmmaPath, tile_index};
 
 mod plan;
+mod wgmma;
 
 /// The largest M, N and K a layer accepts.
 const MAX_DIM: usize = 1 << 30;
@@ -200,50 +201,6 @@ impl PackedWeights {
         })
     }
 }
-
-/// `gemm_wgmma.cu`: its kernels, the permuted copy of the activations and the split-K sums.
-#[derive(Debug)]
-struct WgmmaPath {
-    permute: Kernel,
-    gemm: Kernel,
-    reduce: Kernel,
-    /// `[max M, roundup(K, 64)]` bf16: the activations in the wgmma K order.
-    permuted: CudaSlice<bf16>,
-    /// Tensor maps of `permuted` (boxes of 64 columns x 256 rows, 128-byte swizzle), of the packed
-    /// codes and of the packed scales (u32 views `[tile][chunk][128 or 16]`, boxes of one chunk of
-    /// 8 tiles, zero past the last tile), for the kernel's copies.
-    maps: [CUtensorMap; 3],
-    /// The SMs of the device: the persistent grid's size, and a launch with fewer (N, M) tiles
-    /// than SMs splits K (see [`wgmma_splits`]).
-    sms: usize,
-    /// f32 sums of the K parts of a split launch, as many as the largest split needs.
-    partials: CudaSlice<f32>,
-}
-
-/// The most K parts of a split wgmma launch.
-const WGMMA_MAX_SPLITS: usize = 8;
-
-/// The K parts of a wgmma launch over `m` tokens: enough to give each of `sms` SMs a CTA when the
-/// (N, M) tiles alone leave SMs idle, at most [`WGMMA_MAX_SPLITS`], and every part at least 4
-/// chunks of K. The parts are summed in a fixed order (deterministic).
-fn wgmma_splits(m: usize, shape: &PackedShape, sms: usize) -> usize {
-    let ctas = shape.n.div_ceil(WGMMA_ROWS) * m.div_ceil(WGMMA_TOKENS);
-    (sms / ctas).clamp(1, WGMMA_MAX_SPLITS.min((shape.chunks / 4).max(1)))
-}
-
-/// Tokens per CTA of the wgmma kernel (its N), weight rows per CTA, threads per CTA (two
-/// consumer warpgroups and a producer warpgroup).
-const WGMMA_TOKENS: usize = 256;
-const WGMMA_ROWS: usize = 128;
-const WGMMA_THREADS: u32 = 384;
-/// Dynamic shared memory of the wgmma kernel: 1 KiB to align the ring for the 128-byte swizzle,
-/// 4 stages of (256 x 64 bf16 activations + 8 tiles x 576 packed weight bytes, rounded up to 1
-/// KiB), the output tile (256 tokens x 136 bf16) and the stages' two mbarriers each.
-const WGMMA_SHARED: u32 =
-    1024 + 4 * (256 * 64 * 2 + 8 * 576u32).next_multiple_of(1024) + 256 * 136 * 2 + 4 * 2 * 8;
-/// The smallest M that takes the wgmma path where there is one: above the largest mma.sync
-/// variant, whose CTAs stream the weights once per 24 tokens.
-const WGMMA_MIN_M: usize = 25;
 
 /// W4A4 only: the quantizer and its buffers.
 #[derive(Debug)]
@@ -414,12 +371,12 @@ impl Linear {
         self.gemm.weights.shape.k
     }
 
-    /// The GEMM entry point a forward call of `m` rows launches (`nvfp4_gemm_wgmma`, or a
-    /// `gemm.cu` kernel such as `nvfp4_gemm_m16r2_t1`), for profiling; the W4A4 quantizer runs
-    /// before it.
+    /// The GEMM entry point a forward call of `m` rows launches (`nvfp4_gemm_wgmma_n64`, `_n128`
+    /// or `_n256`, or a `gemm.cu` kernel such as `nvfp4_gemm_m16r2_t1`), for profiling; the W4A4
+    /// quantizer runs before it.
     pub fn kernel_name(&self, m: usize) -> &str {
         if self.gemm.wgmma.is_some() && m >= WGMMA_MIN_M {
-            "nvfp4_gemm_wgmma"
+            WGMMA_TILES[tile_index(m)].name
         } else {
             &self.gemm.kernels[variant_index(m)].choice.name
         }
@@ -648,181 +605,5 @@ impl WeightGemm {
             .into());
         };
         path.launch(&stream, &self.weights, None, m, Some(scale), out_ptr)
-    }
-}
-
-impl WgmmaPath {
-    /// Compiles the kernels, allocates the permuted activations and split sums for up to `max_m`
-    /// rows, and builds the tensor maps of those activations and of `weights`.
-    fn new(registry: &KernelRegistry, weights: &PackedWeights, max_m: usize) -> Result<Self> {
-        let device = registry.device();
-        let stream = device.stream().clone();
-        let module = registry.get("gemm_wgmma.cu", &[])?;
-        let shape = &weights.shape;
-        let sms = device.sm_count()? as usize;
-        // The largest split workspace: for each count of token blocks, its largest M.
-        let partials = (1..=max_m.div_ceil(WGMMA_TOKENS))
-            .map(|blocks| {
-                let m = max_m.min(blocks * WGMMA_TOKENS);
-                match wgmma_splits(m, shape, sms) {
-                    1 => 0,
-                    s => s * m * shape.n,
-                }
-            })
-            .max()
-            .unwrap_or(0);
-        let permuted = stream.alloc_zeros::<bf16>(max_m * shape.chunks * CHUNK_K)?;
-        let (chunks, tiles) = (shape.chunks as u64, shape.tiles as u64);
-        let maps = {
-            let (a, _a) = permuted.device_ptr(&stream);
-            let (codes, _c) = weights.codes.device_ptr(&stream);
-            let (scales, _s) = weights.scales.device_ptr(&stream);
-            let cols = chunks * CHUNK_K as u64;
-            let packed = |address, words: u64| {
-                tensor_map::tiled(
-                    Element::U32,
-                    address,
-                    &[words, chunks, tiles],
-                    &[4 * words, 4 * words * chunks],
-                    &[words as u32, 1, (WGMMA_ROWS / 16) as u32],
-                    false,
-                )
-            };
-            [
-                tensor_map::tiled(
-                    Element::Bf16,
-                    a,
-                    &[cols, max_m as u64],
-                    &[2 * cols],
-                    &[CHUNK_K as u32, WGMMA_TOKENS as u32],
-                    true,
-                )?,
-                packed(codes, 128)?,
-                packed(scales, 16)?,
-            ]
-        };
-        Ok(WgmmaPath {
-            permute: module.kernel("nvfp4_permute_k", 0)?,
-            gemm: module.kernel("nvfp4_gemm_wgmma", WGMMA_SHARED)?,
-            reduce: module.kernel("nvfp4_splitk_reduce", 0)?,
-            permuted,
-            maps,
-            partials: stream.alloc_zeros(partials.max(1))?,
-            sms,
-        })
-    }
-
-    /// The large-M path: the activations (`x_ptr`, checked for `M * K`) permuted into the wgmma K
-    /// order, or with `None` already there (`permuted`), then `gemm_wgmma.cu` into `out_ptr`
-    /// (checked for `M * N`).
-    fn launch(
-        &mut self,
-        stream: &CudaStream,
-        weights: &PackedWeights,
-        x_ptr: Option<u64>,
-        m: usize,
-        a_scale: Option<(&CudaSlice<f32>, ScaleKind)>,
-        out_ptr: u64,
-    ) -> Result<()> {
-        let (n, k, chunks) = (weights.shape.n, weights.shape.k, weights.shape.chunks);
-        let (xp, _xp) = output(
-            "permuted x",
-            &mut self.permuted,
-            stream,
-            m * chunks * CHUNK_K,
-            16,
-        )?;
-        let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-        if let Some(x_ptr) = x_ptr {
-            let cfg = self
-                .permute
-                .config((grid_dim(m * chunks.div_ceil(32)), 1, 1), (256, 1, 1))?;
-            let mut args = kernel_args!(&x_ptr, &mi, &ki, &xp);
-            // SAFETY: nvfp4_permute_k(const u32*, int, int, u32*): one CTA per 32 chunks of each of
-            // the M rows, reading x's M*K bf16 (K/2 words per row, 16-byte aligned) and writing
-            // M * chunks * 64 bf16, the length checked above; CTAs past the rows return.
-            unsafe { self.permute.launch(stream, cfg, &mut args) }?;
-        }
-        let w = weights.args(stream, a_scale)?;
-        let splits = wgmma_splits(m, &weights.shape, self.sms);
-        let (partials, _p) = output(
-            "split sums",
-            &mut self.partials,
-            stream,
-            if splits > 1 { splits * m * n } else { 0 },
-            4,
-        )?;
-        // The persistent grid: one CTA per SM, or one per work item where there are fewer.
-        let items = n.div_ceil(WGMMA_ROWS) * m.div_ceil(WGMMA_TOKENS) * splits;
-        let cfg = self
-            .gemm
-            .config((grid_dim(items.min(self.sms)), 1, 1), (WGMMA_THREADS, 1, 1))?;
-        let splits_i = splits as i32;
-        let [a_map, codes_map, scales_map] = &self.maps;
-        let mut args = kernel_args!(
-            a_map,
-            codes_map,
-            scales_map,
-            &w.nan_rows,
-            &w.dec,
-            &w.a_scale,
-            &w.kind,
-            &out_ptr,
-            &mi,
-            &ni,
-            &ki,
-            &splits_i,
-            &partials
-        );
-        // SAFETY: nvfp4_gemm_wgmma(TensorMap x3 by value, const u32*, const float*, const float*,
-        // int, u16*, int, int, int, int, float*): the maps describe `permuted` (max M rows, of
-        // which the M written above on the same stream are used; the copy engine zero-fills past
-        // max M) and the packed codes and scales (tiles x chunks, zero past them), all owned by
-        // this layer; out M*N bf16; with splits > 1 partials holds splits * M * N f32 (checked
-        // above) and out is written by the reduction below instead; the grid strides over the
-        // ceil(N / 128) x ceil(M / 256) x splits work items, and the kernel guards rows >= M and
-        // columns >= N.
-        unsafe { self.gemm.launch(stream, cfg, &mut args) }?;
-        if splits > 1 {
-            let cfg = self
-                .reduce
-                .config((grid_dim((m * n).div_ceil(256)), 1, 1), (256, 1, 1))?;
-            let mut args = kernel_args!(
-                &partials,
-                &splits_i,
-                &mi,
-                &ni,
-                &w.nan_rows,
-                &w.dec,
-                &w.a_scale,
-                &w.kind,
-                &out_ptr
-            );
-            // SAFETY: nvfp4_splitk_reduce(const float*, int, int, int, const u32*, const float*,
-            // const float*, int, u16*): one thread per output element (M*N, bounds-checked),
-            // reading splits * M * N f32 written by the launch above on the same stream, the
-            // NaN-row words and scales as above, writing out's M*N bf16.
-            unsafe { self.reduce.launch(stream, cfg, &mut args) }?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{PackedShape, wgmma_splits};
-
-    #[test]
-    fn wgmma_splits_fill_the_sms_and_keep_parts_long() {
-        let shape = |n, k| PackedShape::new(n, k).unwrap();
-        // 2048 x 7168 at M = 256: 16 CTAs on 132 SMs, 112 chunks: 8 parts of 14 chunks.
-        assert_eq!(wgmma_splits(256, &shape(2048, 7168), 132), 8);
-        // 7168 x 16384 at M = 256: 56 CTAs: 2 parts.
-        assert_eq!(wgmma_splits(256, &shape(7168, 16384), 132), 2);
-        // Enough CTAs: no split.
-        assert_eq!(wgmma_splits(4096, &shape(2048, 7168), 132), 1);
-        // Short K: parts of at least 4 chunks.
-        assert_eq!(wgmma_splits(256, &shape(128, 512), 132), 2);
-        assert_eq!(wgmma_splits(256, &shape(128, 128), 132), 1);
     }
 }

@@ -81,6 +81,11 @@ fn assert_within_bound(what: &str, d: &[bf16], exact: &[Exact], n: usize) {
     }
 }
 
+/// The bit patterns of `v`, to compare outputs exactly (NaN included).
+fn bits(v: &[bf16]) -> Vec<u16> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
 /// Runs one layer on the GPU and checks it against the simulator.
 fn check(
     reg: &KernelRegistry,
@@ -299,6 +304,47 @@ fn portable_path_at_large_m() {
     }
 }
 
+/// Every width of the wgmma kernel (sm_90a: 64, 128 or 256 tokens per work item, the narrowest
+/// that holds M) at its edges, M = 25 to 257, on weight blocks of 128 rows with a partial last
+/// one and K split into parts (N = 600, K = 2064: 5 blocks, 8 parts of 4 or 5 chunks; N = 4232,
+/// K = 1040: 34 blocks, 3 parts), in both modes; one layer of max M 300 then gives the same bits
+/// at each M as the layer made for that M alone (the rows between M and max M that its copies
+/// also read do not reach the output).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn every_wgmma_width() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let wgmma = dev.arch() == nvfp4_cuda::Arch::SM90A;
+    for (n, k) in [(600, 2064), (4232, 1040)] {
+        let w = Weights::random(n, k, (n + k) as u64);
+        for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+            let mut shared =
+                Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, 300).unwrap();
+            for (m, width) in [
+                (25, 64),
+                (64, 64),
+                (65, 128),
+                (128, 128),
+                (129, 256),
+                (257, 256),
+            ] {
+                if wgmma {
+                    assert_eq!(shared.kernel_name(m), format!("nvfp4_gemm_wgmma_n{width}"));
+                }
+                let x = Rng::new((m * 7 + n) as u64).vec_bf16(m * k, 1.0);
+                let want = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
+                let xd = s.clone_htod(&x).unwrap();
+                let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+                shared.forward(&xd, m, &mut out).unwrap();
+                let got = s.clone_dtoh(&out).unwrap();
+                assert_eq!(bits(&got), bits(&want), "{mode:?} {n}x{k} M={m}");
+            }
+        }
+    }
+}
+
 /// Long rows (K = 16400, the last chunk partial) at decode sizes (16 warps of 16 or 17 chunks) and
 /// at sizes where the wgmma kernel splits K into parts (summed in a fixed order), with repeated
 /// calls on one layer giving the same bits as a fresh one.
@@ -322,7 +368,6 @@ fn long_rows_and_repeated_calls() {
             for call in 0..3 {
                 layer.forward(&xd, m, &mut out).unwrap();
                 let got = s.clone_dtoh(&out).unwrap();
-                let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{mode:?} M={m} call {call}");
             }
         }
@@ -491,7 +536,6 @@ fn chained_layers_overlapping_launches() {
             // Each output against the simulator (the second on the first's GPU output).
             let want_y = check(&reg, &w1, &xs, m, mode, act);
             let want_z = check(&reg, &w2, &gy, m, mode, act);
-            let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&gy), bits(&want_y), "M={m} round {round}: first layer");
             assert_eq!(
                 bits(&gz),
