@@ -34,9 +34,9 @@ pub(super) struct Tile {
 }
 
 /// The kernel's widths, narrowest first. A narrower item does less tensor work for few tokens
-/// (M = 64 on the 256-token item did the tensor work of 256 tokens: 85 µs on 7168x16384 on the
-/// H200, where reading the weights takes 16), and its smaller activation boxes leave room for a
-/// deeper ring, as few tokens are bound by the weights' DRAM reads.
+/// (M = 64 on the 256-token item did the tensor work of 256 tokens: 87 µs on 7168x16384 on the
+/// H200, 49 µs on the 64-token item; docs/BENCHMARKS.md), and its smaller activation boxes leave
+/// room for a deeper ring, as few tokens are bound by the weights' DRAM reads.
 pub(super) const TILES: [Tile; 3] = [
     Tile {
         tokens: 64,
