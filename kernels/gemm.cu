@@ -7,7 +7,8 @@
 // up to 4, 8, 16 or 24 tokens and 1, 2 or 4 units of weight tiles per CTA; m1, m4, m16r1 and
 // m16r2 copy their tokens' activations through the shared-memory ring with the weights, m8 and
 // m24 load theirs from global memory one chunk ahead, m16 right before each chunk's math (see
-// kPrefetch).
+// kPrefetch). nvfp4_gemm_m1q_t{1,2,4} (W4A4 at M = 1) is m1 quantizing its input row itself
+// (kQuantize).
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a unit of one
@@ -27,6 +28,7 @@
 // to bf16. NaN scale bytes are zeroed by the packer and their rows flagged: such a row's outputs
 // are NaN, as the SPEC's sum is.
 #include "nvfp4_gemm.cuh"
+#include "nvfp4_quantize.cuh"
 
 using namespace nvfp4;
 
@@ -74,25 +76,35 @@ constexpr int slot_bytes() { return 640 * kRowTiles + 128 * kRingTokens; }
 // the ring. Otherwise kPrefetch loads a lane's activations one chunk ahead into a second set of
 // registers (hiding the L2 latency in one warp), or, where those registers would keep two CTAs
 // from sharing an SM (m16), right before the chunk's math, leaving the latency to the twice as
-// many warps.
-template <int kMTiles, int kRowTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch>
+// many warps. kQuantize (W4A4 at M = 1: m1q): the CTA first quantizes the one input row itself,
+// into shared memory, with the quantizer's own functions (nvfp4_quantize.cuh), and the warps
+// take their activations from there: no quantizer launch before the GEMM.
+template <int kMTiles, int kRowTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch,
+          bool kQuantize = false>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
     const u32* __restrict__ w_nan_rows,  // [tile]: bit r set if row 16 tile + r has a NaN scale
     const float* __restrict__ w_dec,     // [1] weight decode scale
-    const u16* __restrict__ a,           // bf16 [M, K]
+    const u16* __restrict__ a,           // bf16 [M, K] (kQuantize: the input row, not yet quantized)
     const float* __restrict__ a_scale,   // W4A4: [1] activation decode scale, or encode scale if
     int a_scale_is_gs,                   //   a_scale_is_gs (then dec = 1 / gs, as the simulator);
-                                         //   W4A16: null
+                                         //   W4A16: null. kQuantize: a_scale_is_gs selects the
+                                         //   dynamic scale (gs from the row's amax; a_scale unused)
     u16* __restrict__ d,                 // bf16 [M, N]
-    int m_rows, int n, int k)
+    int m_rows, int n, int k,
+    const float* __restrict__ gs_in = nullptr,  // kQuantize, static scale: [1] encode scale
+    float* __restrict__ gs_out = nullptr,       // kQuantize, dynamic: [1] receives the gs used (CTA 0)
+    u32* __restrict__ status = nullptr)         // kQuantize: [1] status bits (a bad scale)
 {
     static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
     constexpr bool kActsInRing = kRingTokens > 0;
     static_assert(kRingTokens <= kMTile * kMTiles, "activations in the ring: at most the CTA's tokens");
     static_assert(kRingTokens <= 4 || kRingTokens % 4 == 0, "32 lanes copy 8 pieces of each token");
     static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
+    static_assert(!kQuantize || (kMTiles == 1 && kRowTiles == 1 && kRingTokens == 0 && !kPrefetch),
+                  "kQuantize: one token, its activations in shared memory");
+    constexpr bool kActsTaken = kActsInRing || kQuantize;  // activations read in `take`
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
     constexpr int kSlotBytes = slot_bytes<kRingTokens, kRowTiles>();
     constexpr int kActsOffset = 640 * kRowTiles;  // the activations' place in a slot
@@ -106,6 +118,9 @@ __device__ __forceinline__ void gemm(
     constexpr int kRingBytes = kWarps * kStages * kSlotBytes;
     constexpr bool kPartialsInRings = kRingBytes + kWarps * kRowTiles * kM * 16 * 4 > 227 * 1024;
     float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + (kPartialsInRings ? 0 : kRingBytes));
+    // kQuantize: the quantized row's exact bf16 values, [roundup(K, 64)] (zero past K), after the
+    // partial sums.
+    u16* q_row = reinterpret_cast<u16*>(reinterpret_cast<u8*>(smem) + kRingBytes + kWarps * kRowTiles * kM * 16 * 4);
     const int g = lane / 4, t = lane % 4;
     // kTilesPerCta units of kRowTiles 16-row tiles per CTA, kWarpsPerTile warps on each (warp kw
     // of a unit takes its K slice kw for all the unit's tiles, so the tiles share the warp's
@@ -246,7 +261,13 @@ __device__ __forceinline__ void gemm(
         }
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
-            if (kActsInRing && kMTile * mt + g < kRingTokens) {
+            if (kQuantize && g == 0) {
+                // The token's columns 16 t .. 16 t + 15 of the chunk (one scale block).
+                const uint4_t* p = reinterpret_cast<const uint4_t*>(q_row + c * kChunkK + 16 * t);
+                const uint4_t lo = p[0], hi = p[1];
+                b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
+                b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
+            } else if (kActsInRing && kMTile * mt + g < kRingTokens) {
                 // Token 8 mt + g's columns 16 t .. 16 t + 15 (lanes of tokens past kRingTokens
                 // keep their zero words).
                 const u8* row = slot + kActsOffset + 1024 * mt;
@@ -273,6 +294,40 @@ __device__ __forceinline__ void gemm(
         issue_acts(c_begin + i);
         cp_async_commit();
     }
+    // kQuantize: the input row quantized by the whole CTA while the first weight chunks land, as
+    // quantize.cu's one-CTA kernel does it (the same amax, encode scale, table of output scales
+    // and blocks, so the same bits), and alpha from the CTA's own encode scale (CTA 0 also writes
+    // it to gs_out, and the status bit of a bad scale, as the quantizer).
+    __shared__ float q_alpha;  // kQuantize: kept in shared memory, not in a register through the loop
+    if constexpr (kQuantize) {
+        __shared__ u32 q_amax;
+        __shared__ float os_table[128];
+        const bool dynamic = a_scale_is_gs != 0;
+        float gs;
+        bool ok;
+        if (dynamic) {
+            if (threadIdx.x == 0) q_amax = 0u;
+            __syncthreads();
+            const u32 mx = __reduce_max_sync(0xFFFFFFFFu, amax_share(a, k, threadIdx.x, kThreads));
+            if (lane == 0 && mx != 0) atomicMax(&q_amax, mx << 16);
+            __syncthreads();
+            ok = quantizer_setup<true>(nullptr, &q_amax, gs_out, status, gs, os_table);
+        } else {
+            ok = quantizer_setup<false>(gs_in, nullptr, nullptr, status, gs, os_table);
+        }
+        const int ks = k / kBlock;
+        const uint4_t* row = reinterpret_cast<const uint4_t*>(a);
+        for (int b = threadIdx.x; b < ks; b += kThreads)
+            quantize_one_block<kLinear, kExact>(row[2 * b], row[2 * b + 1], b, ks, ks, 0, nullptr, nullptr, nullptr, q_row,
+                                                os_table, gs, ok);
+        for (int i = k + 8 * threadIdx.x; i < chunks * kChunkK; i += 8 * kThreads)
+            *reinterpret_cast<uint4_t*>(q_row + i) = uint4_t{0u, 0u, 0u, 0u};
+        // alpha as gemm_alpha computes it from the quantizer's gs word (NaN when the scale is bad)
+        // or from the decode scale.
+        if (threadIdx.x == 0)
+            q_alpha = dynamic ? __fmul_rn(__frcp_rn(ok ? gs : bits_f32(0x7FC00000u)), *w_dec) : gemm_alpha(a_scale, 0, w_dec);
+        __syncthreads();
+    }
     u32 b0[kMTiles][8], b1[kMTiles][8];
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
@@ -298,11 +353,11 @@ __device__ __forceinline__ void gemm(
             if (c + 2 < c_end) load_acts(c + 2, b0);
             if (two) math(x1, b1);
         } else {
-            if (!kActsInRing) load_acts(c, b0);
+            if (!kActsTaken) load_acts(c, b0);
             math(x0, b0);
             if (two) {
-                if (!kActsInRing) load_acts(c + 1, b0);
-                math(x1, kActsInRing ? b1 : b0);
+                if (!kActsTaken) load_acts(c + 1, b0);
+                math(x1, kActsTaken ? b1 : b0);
             }
         }
     }
@@ -324,7 +379,7 @@ __device__ __forceinline__ void gemm(
         }
     __syncthreads();
     const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
-    const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
+    const float alpha = kQuantize ? q_alpha : gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kThreads) {
         const int tl = i / outputs, o = i % outputs;  // tl: the CTA's tile (unit tl / kRowTiles)
         const int u = tl / kRowTiles, r = tl % kRowTiles;
@@ -357,6 +412,21 @@ __device__ __forceinline__ void gemm(
 NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 1, 2)
 NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 2, 2)
 NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, 2)
+// W4A4 at M = 1 (host: linear/plan.rs `quantizing_m1`): m1 with its input row quantized by each
+// CTA into shared memory (roundup(K, 64) bf16 after the partial sums) instead of by a quantizer
+// launch before it; a_scale_is_gs selects the dynamic scale. M must be 1.
+#define NVFP4_GEMM_QUANTIZING_ENTRY(tiles_per_cta)                                                               \
+    extern "C" __global__ void __launch_bounds__(kThreads, 2) nvfp4_gemm_m1q_t##tiles_per_cta(                   \
+        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* x,     \
+        const float* a_scale, int a_scale_is_gs, const float* gs_in, float* gs_out, u32* status, u16* d, int m,   \
+        int n, int k) {                                                                                           \
+        gemm<1, 1, kRingStages, tiles_per_cta, 0, false, true>(w_codes, w_scales, w_nan_rows, w_dec, x, a_scale,  \
+                                                               a_scale_is_gs, d, m, n, k, gs_in, gs_out, status); \
+    }
+
+NVFP4_GEMM_QUANTIZING_ENTRY(1)
+NVFP4_GEMM_QUANTIZING_ENTRY(2)
+NVFP4_GEMM_QUANTIZING_ENTRY(4)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, 2)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, 2)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, 2)

@@ -16,9 +16,6 @@
 
 namespace nvfp4 {
 
-struct alignas(16) uint4_t { u32 x, y, z, w; };
-static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16, "one 16-byte load");
-
 // The 8 codes of a packed word as the 4 A-fragment registers, bf16 pairs of e2m1 * 2^-126:
 // registers 0..2 take sign and magnitude together from one mask of the word rotated left by 0, 4
 // and 10; register 3 from the word rotated by 6 (its m bits) and by 14 (the rest), 9 integer

@@ -34,6 +34,12 @@ constexpr float kFltMax = 3.40282347e+38f;  // FLT_MAX
 constexpr u32 kStatusBadScale = 1u << 0;    // a global scale is NaN, Inf, zero or negative
 constexpr u32 kStatusBadExpertId = 1u << 1; // an expert id outside [-1, E)
 
+// 16- and 8-byte vectors: one load or store each.
+struct alignas(16) uint4_t { u32 x, y, z, w; };
+struct alignas(8) uint2_t { u32 x, y; };
+static_assert(sizeof(uint4_t) == 16 && alignof(uint4_t) == 16 && sizeof(uint2_t) == 8 && alignof(uint2_t) == 8,
+              "vector types: one 16-byte (8-byte) load or store each");
+
 __device__ __forceinline__ float bits_f32(u32 b) { return __uint_as_float(b); }
 __device__ __forceinline__ u32 f32_bits(float f) { return __float_as_uint(f); }
 __device__ __forceinline__ float abs_f32(float x) { return bits_f32(f32_bits(x) & 0x7FFFFFFFu); }

@@ -3,7 +3,10 @@
 //! (W4A4: quantized on the fly by the [`Quantizer`], or passed in already quantized).
 //! W4A4 activations are dequantized into a bf16 workspace before the GEMM (`e2m1 * sq` is exact
 //! in bf16, and the decode scale goes into alpha), so both modes run the same GEMM kernels on the
-//! same exact products.
+//! same exact products; at M = 1 the GEMM kernel quantizes the row itself instead, into shared
+//! memory, with the quantizer's device functions (`nvfp4_gemm_m1q`), which saves the quantizer's
+//! launch and the wait for it, where each CTA's repeat of the quantization costs less than that:
+//! few CTAs per SM and short rows (`linear/plan.rs` `quantizing_m1`).
 //!
 //! Kernels: M ≤ 24 runs `kernels/gemm.cu` (`mma.sync`, any sm_80+: the decode path); on sm_90a a
 //! larger M runs `kernels/gemm_wgmma.cu` (`wgmma`, a persistent grid fed by the bulk tensor copy
@@ -141,6 +144,8 @@ struct WeightGemm {
     weights: PackedWeights,
     /// The kernel variants, in the order of [`VARIANTS`].
     kernels: [GemmKernel; 5],
+    /// W4A4 layers: `m1` quantizing its input row itself (`plan::quantizing_m1`), where it fits.
+    quantizing: Option<GemmKernel>,
     /// The SMs of the device (see [`WeightGemm::launch`]).
     sms: usize,
     /// The large-M path, where the device has wgmma (sm_90a) and `max M` reaches it.
@@ -316,6 +321,7 @@ impl Linear {
             },
         );
         let module = registry.get("gemm.cu", choice.defines)?;
+        let quantizing = choice.quantizing_m1.filter(|_| mode == GemmMode::W4A4);
         let [k0, k1, k2, k3, k4] = choice.kernels;
         let kernel = |choice: KernelChoice| -> Result<GemmKernel> {
             Ok(GemmKernel {
@@ -337,6 +343,7 @@ impl Linear {
         };
         let gemm = WeightGemm {
             wgmma,
+            quantizing: quantizing.map(kernel).transpose()?,
             kernels: [
                 kernel(k0)?,
                 kernel(k1)?,
@@ -373,9 +380,12 @@ impl Linear {
 
     /// The GEMM entry point a forward call of `m` rows launches (`nvfp4_gemm_wgmma_n64`, `_n128`
     /// or `_n256`, or a `gemm.cu` kernel such as `nvfp4_gemm_m16r2_t1`), for profiling; the W4A4
-    /// quantizer runs before it.
+    /// quantizer runs before it, except at M = 1 where the kernel is `nvfp4_gemm_m1q_t*`, which
+    /// quantizes the row itself.
     pub fn kernel_name(&self, m: usize) -> &str {
-        if self.gemm.wgmma.is_some() && m >= WGMMA_MIN_M {
+        if let Some(q) = self.gemm.quantizing.as_ref().filter(|_| m == 1) {
+            &q.choice.name
+        } else if self.gemm.wgmma.is_some() && m >= WGMMA_MIN_M {
             WGMMA_TILES[tile_index(m)].name
         } else {
             &self.gemm.kernels[variant_index(m)].choice.name
@@ -403,7 +413,8 @@ impl Linear {
 
     /// `out[M, N] = alpha * x[M, K] . W^T` for bf16 `x` (at least `M * K` elements, 16-byte
     /// aligned); `out` holds at least `M * N` bf16. In W4A4 the input is first quantized with the
-    /// layer's [`ActivationScale`] into the layer's workspace.
+    /// layer's [`ActivationScale`] into the layer's workspace (at M = 1, by the GEMM kernel
+    /// itself where it can: [`Linear::kernel_name`]).
     ///
     /// # Errors
     /// Zero or too many rows, short or misaligned buffers, launch failures.
@@ -416,6 +427,9 @@ impl Linear {
         self.check_m(m)?;
         match self.act.as_mut() {
             None => self.gemm.launch(x, m, None, out),
+            Some(act) if m == 1 && self.gemm.quantizing.is_some() => {
+                self.gemm.launch_quantizing(x, act, out)
+            }
             Some(act) => {
                 // The output is checked before the quantizer runs, so a bad call changes nothing.
                 self.gemm.check_out(out, m)?;
@@ -494,16 +508,24 @@ impl WeightGemm {
     fn variant(&self, m: usize) -> Result<(usize, LaunchConfig)> {
         let v = variant_index(m);
         let k = &self.kernels[v];
-        let grid = (
+        Ok((
+            v,
+            k.kernel.config(self.grid(&k.choice, m), (THREADS, 1, 1))?,
+        ))
+    }
+
+    /// The grid of a `gemm.cu` kernel over `m` rows: one CTA per units of 16-row weight tiles
+    /// and per block of its tokens.
+    fn grid(&self, choice: &KernelChoice, m: usize) -> (u32, u32, u32) {
+        (
             self.weights
                 .shape
                 .tiles
-                .div_ceil(k.choice.row_tiles)
-                .div_ceil(k.choice.units_per_cta) as u32,
-            m.div_ceil(k.choice.tokens) as u32,
+                .div_ceil(choice.row_tiles)
+                .div_ceil(choice.units_per_cta) as u32,
+            m.div_ceil(choice.tokens) as u32,
             1,
-        );
-        Ok((v, k.kernel.config(grid, (THREADS, 1, 1))?))
+        )
     }
 
     /// `out = alpha * x . W^T` for bf16 `x` (`M * K`, 16-byte aligned): alpha is the weight decode
@@ -547,30 +569,101 @@ impl WeightGemm {
         // columns >= N, gives the last CTA's units past N no chunks to read, and has a unit's
         // second tile past N read its first tile's pieces again (never stored); the dynamic
         // shared memory set in Linear::new covers the kernel's rings and partial sums.
-        // Overlapping launches where the grid gives every SM a CTA (measured: 3-13% faster on
-        // the four such bench shapes), or where a CTA fills its SM, so that the next launch's
-        // CTAs start only on idle SMs or in place of finished CTAs (measured: the 16-token ring
-        // kernels at M = 16, 2048x7168 6.5 -> 5.8 µs, 4096x7168 9.8 -> 9.0, 7168x16384 30.5 ->
-        // 29.4; `m1` and `m4` on 2048x7168, 128 CTAs reserving plan::EXCLUSIVE_SHARED_BYTES, 4.9 ->
-        // 4.2 and 5.0 -> 4.3 µs, where the same overlap with room for the next launch's CTAs
-        // beside every running one had been up to 20% slower).
+        // SAFETY: the arguments as above.
+        unsafe { self.enqueue(&self.kernels[v], &stream, cfg, &mut args) }
+    }
+
+    /// W4A4 at M = 1 on `nvfp4_gemm_m1q`: the kernel quantizes `x`'s one row with the layer's
+    /// activation scale (writing the dynamic encode scale and the status bit of a bad scale as the
+    /// quantizer does), then runs the GEMM on it.
+    fn launch_quantizing(
+        &mut self,
+        x: &impl DevicePtr<bf16>,
+        act: &mut ActivationWorkspace,
+        out: &mut impl DevicePtrMut<bf16>,
+    ) -> Result<()> {
+        let Some(kernel) = self.quantizing.as_ref() else {
+            return Err(ShapeError::InvalidParam {
+                what: "M = 1 quantizing GEMM on a layer without one",
+                value: 1,
+            }
+            .into());
+        };
+        let stream = self.device.stream().clone();
+        let (n, k) = (self.weights.shape.n, self.weights.shape.k);
+        let (x_ptr, _x) = input("x", x, &stream, k, 16)?;
+        let (out_ptr, _o) = output("out", out, &stream, n, 2)?;
+        let w = self.weights.args(&stream, None)?;
+        let (dec_ptr, _d) = input("activation decode scale", &act.dec, &stream, 1, 4)?;
+        let (gs_ptr, _g) = output("gs", &mut act.gs, &stream, 1, 4)?;
+        let (status_ptr, _s) = output(
+            "status",
+            act.quantizer.status_mut().word_mut(),
+            &stream,
+            1,
+            4,
+        )?;
+        let dynamic = i32::from(matches!(act.scale, ActivationScale::Dynamic));
+        let cfg = kernel
+            .kernel
+            .config(self.grid(&kernel.choice, 1), (THREADS, 1, 1))?;
+        let (mi, ni, ki) = (1i32, n as i32, k as i32);
+        let mut args = kernel_args!(
+            &w.codes,
+            &w.scales,
+            &w.nan_rows,
+            &w.dec,
+            &x_ptr,
+            &dec_ptr,
+            &dynamic,
+            &gs_ptr,
+            &gs_ptr,
+            &status_ptr,
+            &out_ptr,
+            &mi,
+            &ni,
+            &ki
+        );
+        // SAFETY: nvfp4_gemm_m1q_t*(const uint4*, const u8*, const u32*, const float*, const u16*,
+        // const float*, int, const float*, float*, u32*, u16*, int, int, int): the weights as in
+        // `launch`; x holds one row of K bf16 (16-byte aligned), out N bf16; the decode scale,
+        // the encode scale (read when static, written by CTA 0 when dynamic: the same word) and
+        // the status are one word each; the grid covers the tiles as `m1`'s, and the dynamic
+        // shared memory set in Linear::new (plan::quantizing_m1) covers the rings, the partial
+        // sums and the row rounded up to 64 columns.
+        unsafe { self.enqueue(kernel, &stream, cfg, &mut args) }
+    }
+
+    /// Launches one of the `gemm.cu` kernels, overlapping the previous work on the stream where
+    /// the grid gives every SM a CTA (measured: 3-13% faster on the four such bench shapes), or
+    /// where a CTA fills its SM, so that the next launch's CTAs start only on idle SMs or in place
+    /// of finished CTAs (measured: the 16-token ring kernels at M = 16, 2048x7168 6.5 -> 5.8 µs,
+    /// 4096x7168 9.8 -> 9.0, 7168x16384 30.5 -> 29.4; `m1` and `m4` on 2048x7168, 128 CTAs
+    /// reserving plan::EXCLUSIVE_SHARED_BYTES, 4.9 -> 4.2 and 5.0 -> 4.3 µs, where the same
+    /// overlap with room for the next launch's CTAs beside every running one had been up to 20%
+    /// slower).
+    ///
+    /// # Safety
+    /// `args` are valid arguments of `kernel` for `cfg`, as [`Kernel::launch`] requires.
+    unsafe fn enqueue(
+        &self,
+        kernel: &GemmKernel,
+        stream: &CudaStream,
+        cfg: LaunchConfig,
+        args: &mut [*mut std::ffi::c_void],
+    ) -> Result<()> {
         let ctas = cfg.grid_dim.0 as usize * cfg.grid_dim.1 as usize;
-        if self.device.arch().major() >= 9 && (ctas >= self.sms || self.kernels[v].choice.fills_sm)
-        {
-            // SAFETY: the arguments as above. The launch may overlap the previous work on the
+        if self.device.arch().major() >= 9 && (ctas >= self.sms || kernel.choice.fills_sm) {
+            // SAFETY: the caller's arguments. The launch may overlap the previous work on the
             // stream: the kernels copy their first chunks of weights (written by no kernel, only
             // uploaded in Linear::new), then wait for that work (`pdl_wait`) before they read the
-            // activations or the activation scale or write the output.
-            unsafe {
-                self.kernels[v]
-                    .kernel
-                    .launch_overlapping(&stream, cfg, &mut args)
-            }?;
+            // activations or the activation scale or write the output, the encode scale or the
+            // status.
+            unsafe { kernel.kernel.launch_overlapping(stream, cfg, args) }
         } else {
-            // SAFETY: the arguments as above.
-            unsafe { self.kernels[v].kernel.launch(&stream, cfg, &mut args) }?;
+            // SAFETY: the caller's arguments.
+            unsafe { kernel.kernel.launch(stream, cfg, args) }
         }
-        Ok(())
     }
 
     /// Checks `out` for `m` output rows before anything is enqueued.

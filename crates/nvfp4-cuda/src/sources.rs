@@ -50,6 +50,7 @@ pub const HEADERS: &[KernelSource] = &[
     embed!("nvfp4_gemm.cuh"),     // the GEMM kernels' shared pieces: weight unpacking, cp.async
     embed!("nvfp4_tma.cuh"), // the wgmma GEMM's copy pipeline: bulk copies, mbarrier ring, work items
     embed!("nvfp4_launch.cuh"), // programmatic dependent launch: pdl_launch_dependents, pdl_wait
+    embed!("nvfp4_quantize.cuh"), // the quantizer's device pieces: quantize.cu and gemm.cu's m1q
 ];
 
 /// The kernel source called `name` (e.g. `"smoke.cu"`).

@@ -420,6 +420,77 @@ fn static_scale_and_prequantized_input() {
     assert_eq!(s.clone_dtoh(&out).unwrap(), eager);
 }
 
+/// W4A4 at M = 1 quantizes the row inside the GEMM kernel (`nvfp4_gemm_m1q`) where each SM's
+/// share of that is small: within the bound of the simulator, and the bits of the
+/// quantizer-then-GEMM path, which M = 2 takes (both rows the same, so the dynamic amax is too),
+/// with the same status: on a random row, a row with a NaN (its block's scale is NaN: NaN
+/// output), a row with an all-zero block, an all-zero row (amax 0: gs = 1, zero output) and a row
+/// with an Inf (a dynamic amax of Inf is a bad scale: NaN output and the status bit). Ragged N,
+/// 1, 2 and 4 tiles per CTA (N from the SM count: one CTA per SM), K up to 8192; K = 16400 keeps
+/// the quantizer launch (`m1`).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn w4a4_at_one_row_quantizes_in_the_gemm() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let sms = dev.sm_count().unwrap() as usize;
+    for (n, k, fused) in [
+        (130, 48, "nvfp4_gemm_m1q_t1"),
+        (16 * sms - 8, 1040, "nvfp4_gemm_m1q_t1"),
+        (32 * sms - 8, 1040, "nvfp4_gemm_m1q_t2"),
+        (64 * sms - 8, 1040, "nvfp4_gemm_m1q_t4"),
+        (16 * sms - 5, 4112, "nvfp4_gemm_m1q_t1"),
+        (600, 8192, "nvfp4_gemm_m1q_t1"),
+        (600, 16400, "nvfp4_gemm_m1_t1"),
+    ] {
+        let w = Weights::random(n, k, (n + k) as u64);
+        let mut rows = vec![Rng::new(n as u64).vec_bf16(k, 1.0); 5];
+        rows[1][k / 2 + 3] = bf16::NAN;
+        rows[2][16..32].fill(bf16::ZERO);
+        rows[3].fill(bf16::ZERO);
+        rows[4][k - 1] = bf16::INFINITY;
+        let input_scale = amax(&rows[0]) / 2688.0;
+        for act in [
+            ActivationScale::Dynamic,
+            ActivationScale::Static(input_scale),
+        ] {
+            for (i, x) in rows.iter().enumerate() {
+                let what = format!("{n}x{k} {act:?} row {i}");
+                let layer =
+                    |max_m| Linear::new(&reg, &w.linear(), GemmMode::W4A4, act, max_m).unwrap();
+                let (mut one, mut two) = (layer(1), layer(2));
+                assert_eq!(one.kernel_name(1), fused, "{what}");
+                let x1 = s.clone_htod(x).unwrap();
+                let x2 = s
+                    .clone_htod(&[x.as_slice(), x.as_slice()].concat())
+                    .unwrap();
+                let (mut y1, mut y2) = (
+                    s.alloc_zeros::<bf16>(n).unwrap(),
+                    s.alloc_zeros::<bf16>(2 * n).unwrap(),
+                );
+                one.forward(&x1, 1, &mut y1).unwrap();
+                two.forward(&x2, 2, &mut y2).unwrap();
+                let (y1, y2) = (s.clone_dtoh(&y1).unwrap(), s.clone_dtoh(&y2).unwrap());
+                assert_eq!(bits(&y1), bits(&y2[..n]), "{what}: the quantizer's path");
+                let status = |l: &Linear| l.status().unwrap().read(s).unwrap();
+                assert_eq!(status(&one), status(&two), "{what}: status");
+                let bad_scale = i == 4 && matches!(act, ActivationScale::Dynamic);
+                assert_eq!(
+                    status(&one) != 0,
+                    bad_scale,
+                    "{what}: a bad scale only for amax Inf"
+                );
+                if bad_scale || i == 1 {
+                    assert!(y1.iter().all(|v| v.is_nan()), "{what}: NaN output");
+                } else {
+                    check(&reg, &w, x, 1, GemmMode::W4A4, act);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn zero_subnormal_and_nan_scales_and_nan_inputs() {

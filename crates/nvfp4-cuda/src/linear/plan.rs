@@ -73,6 +73,9 @@ pub(super) struct KernelChoice {
 pub(super) struct GemmChoice {
     /// One kernel per variant.
     pub kernels: [KernelChoice; 5],
+    /// W4A4 at M = 1: `nvfp4_gemm_m1q`, the `m1` kernel quantizing its input row itself, where
+    /// it fits (see [`quantizing_m1`]).
+    pub quantizing_m1: Option<KernelChoice>,
     /// Preprocessor defines for `gemm.cu` (none on sm_80, sm_90 and sm_100).
     pub defines: &'static [(&'static str, &'static str)],
 }
@@ -129,8 +132,10 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
             fills_sm: one_per_sm || exclusive,
         }
     };
+    let kernels = VARIANTS.map(kernel);
     GemmChoice {
-        kernels: VARIANTS.map(kernel),
+        quantizing_m1: quantizing_m1(shape, dev, &kernels[0]),
+        kernels,
         defines: if m24_stages == STAGES {
             &[]
         } else {
@@ -183,6 +188,54 @@ fn m16_ring(shape: &PackedShape, sms: usize) -> Option<(usize, usize)> {
         let per_cta = [1, 2, 4].into_iter().find(|&t| units.div_ceil(t) <= sms)?;
         (5 * units.div_ceil(per_cta) >= 4 * sms).then_some((row_tiles, per_cta))
     })
+}
+
+/// Static shared memory of `nvfp4_gemm_m1q` (the quantizer's table of 128 output scales, its
+/// amax word and alpha: 528 bytes in the ptxas report), rounded up, plus the 1 KB the driver
+/// reserves per block.
+const QUANTIZING_OVERHEAD_BYTES: u32 = 2 * 1024;
+
+/// The most input elements each SM quantizes for `nvfp4_gemm_m1q` (K times its CTAs per SM):
+/// every CTA repeats the row's quantization before its loop, which on busy SMs costs more than
+/// the quantizer launch it saves. Measured on the H200 at M = 1 with a dynamic scale, against the
+/// quantizer launch: 2048x7168 (128 CTAs: 7168 per SM) 9.30 -> 8.02 µs, 7168x2048 (224 CTAs:
+/// 4096) 7.59 -> 7.12; slower at 4096x7168 (256 CTAs: 14336) 11.47 -> 12.88, 7168x16384 (224:
+/// 32768) 31.3 -> 34.2, and 24576x1536 (384 CTAs, more than fit at once) 12.12 -> 13.12.
+const QUANTIZING_MAX_ELEMENTS_PER_SM: usize = 8192;
+
+/// `nvfp4_gemm_m1q` (W4A4 at M = 1): the `m1` kernel (same tiles per CTA, same reserved
+/// shared memory where it fills its SM), with the input row's exact quantized values in shared
+/// memory after the partial sums (`roundup(K, 64)` bf16) instead of 128 bytes per slot in the
+/// ring; each CTA quantizes the row itself, so no quantizer launch precedes it. Where the row
+/// fits as many CTAs on an SM as `m1` (at most the two its launch bounds ask for), all CTAs are
+/// resident at once, and each SM quantizes at most [`QUANTIZING_MAX_ELEMENTS_PER_SM`]; else none
+/// (the quantizer then runs before `m1`).
+pub(super) fn quantizing_m1(
+    shape: &PackedShape,
+    dev: &GemmDevice,
+    m1: &KernelChoice,
+) -> Option<KernelChoice> {
+    let smem = shared_bytes(1, 1, 0, RING_STAGES) + (shape.chunks * 64 * 2) as u32;
+    let per_sm = |bytes: u32| dev.shared_per_sm / (bytes + QUANTIZING_OVERHEAD_BYTES);
+    let m1_smem = shared_bytes(1, 1, 1, RING_STAGES);
+    let ctas = shape.tiles.div_ceil(m1.units_per_cta);
+    let resident = per_sm(smem).min(2) as usize * dev.sms;
+    (smem + QUANTIZING_OVERHEAD_BYTES <= dev.shared_per_block
+        && per_sm(smem) >= per_sm(m1_smem).min(2)
+        && ctas <= resident
+        && shape.k * ctas.div_ceil(dev.sms) <= QUANTIZING_MAX_ELEMENTS_PER_SM)
+        .then(|| KernelChoice {
+            name: format!("nvfp4_gemm_m1q_t{}", m1.units_per_cta),
+            tokens: 1,
+            row_tiles: 1,
+            units_per_cta: m1.units_per_cta,
+            shared_bytes: if m1.fills_sm {
+                smem.max(EXCLUSIVE_SHARED_BYTES)
+            } else {
+                smem
+            },
+            fills_sm: m1.fills_sm,
+        })
 }
 
 /// Dynamic shared memory of a `gemm.cu` kernel of `tokens` tokens, `row_tiles` tiles per warp
@@ -305,6 +358,51 @@ mod tests {
         let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
         assert_eq!(fills, [false, false, false, true, true]);
         assert_eq!((c.kernels[3].row_tiles, c.kernels[3].units_per_cta), (2, 2));
+        // 224 CTAs: W4A4 at M = 1 keeps the quantizer launch and m1.
+        assert_eq!(c.quantizing_m1, None);
+    }
+
+    /// W4A4 at M = 1 quantizes in the GEMM where each SM quantizes at most 8192 elements (K
+    /// times its CTAs), all CTAs are resident at once and the row fits beside m1's rings at m1's
+    /// CTAs per SM; the same tiles per CTA and reserved shared memory as m1.
+    #[test]
+    fn quantizing_m1_where_the_row_is_cheap_per_sm() {
+        for dev in [H100, A100, L40S, SM120] {
+            for (n, k) in SHAPES {
+                let c = choose(&shape(n, k), &dev);
+                if let Some(q) = c.quantizing_m1 {
+                    assert_eq!(q.units_per_cta, c.kernels[0].units_per_cta);
+                    assert_eq!(q.fills_sm, c.kernels[0].fills_sm);
+                    assert!(
+                        q.shared_bytes + super::QUANTIZING_OVERHEAD_BYTES <= dev.shared_per_block
+                    );
+                }
+            }
+        }
+        let on = |dev, n, k| choose(&shape(n, k), &dev).quantizing_m1;
+        // The bench shapes on the H100: 2048x7168 (128 CTAs) reserves 120 KB, as m1 does;
+        // 7168x2048 (224 CTAs, 2 per SM: 4096 elements each); not 4096x7168 (256 CTAs: 14336),
+        // 7168x16384 (32768), 24576x1536 (384 CTAs: more than fit at once).
+        let q = on(H100, 2048, 7168).unwrap();
+        assert_eq!(
+            (q.name.as_str(), q.shared_bytes, q.fills_sm),
+            ("nvfp4_gemm_m1q_t1", EXCLUSIVE_SHARED_BYTES, true)
+        );
+        let q = on(H100, 7168, 2048).unwrap();
+        assert_eq!(
+            (q.name.as_str(), q.shared_bytes, q.fills_sm),
+            ("nvfp4_gemm_m1q_t2", 52 * KIB, false)
+        );
+        for (n, k) in [(4096, 7168), (7168, 16384), (24576, 1536)] {
+            assert_eq!(on(H100, n, k), None, "{n}x{k}");
+        }
+        // One CTA per SM: up to K = 8192.
+        assert!(on(H100, 1024, 8192).is_some());
+        assert!(on(H100, 1024, 8208).is_none());
+        assert!(on(A100, 1024, 8192).is_some());
+        // 100 KB-per-SM devices (m1 runs one CTA per SM there): 64 KB at K = 8192 still fits.
+        assert!(on(L40S, 1024, 8192).is_some());
+        assert!(on(SM120, 2048, 7168).is_some());
     }
 
     /// On the H100: 2048x7168 has 128 tiles, one CTA each, fewer than the SMs: the two-CTA
