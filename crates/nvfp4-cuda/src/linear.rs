@@ -380,8 +380,9 @@ impl Linear {
 
     /// The GEMM entry point a forward call of `m` rows launches (`nvfp4_gemm_wgmma_n64`, `_n128`
     /// or `_n256`, or a `gemm.cu` kernel such as `nvfp4_gemm_m16r2_t1`), for profiling; the W4A4
-    /// quantizer runs before it, except at M = 1 where the kernel is `nvfp4_gemm_m1q_t*`, which
-    /// quantizes the row itself.
+    /// quantizer runs before it, except at M = 1 where the kernel may be `nvfp4_gemm_m1q_t*`,
+    /// which quantizes the row itself ([`Linear::forward`]; [`Linear::forward_quantized`] runs
+    /// `nvfp4_gemm_m1_t*` there).
     pub fn kernel_name(&self, m: usize) -> &str {
         if let Some(q) = self.gemm.quantizing.as_ref().filter(|_| m == 1) {
             &q.choice.name
@@ -604,6 +605,13 @@ impl WeightGemm {
             4,
         )?;
         let dynamic = i32::from(matches!(act.scale, ActivationScale::Dynamic));
+        // The encode scale word: read when static, written when dynamic; null in the other role
+        // (the kernel's two pointers are __restrict__).
+        let (gs_in, gs_out) = if dynamic == 1 {
+            (0u64, gs_ptr)
+        } else {
+            (gs_ptr, 0u64)
+        };
         let cfg = kernel
             .kernel
             .config(self.grid(&kernel.choice, 1), (THREADS, 1, 1))?;
@@ -616,8 +624,8 @@ impl WeightGemm {
             &x_ptr,
             &dec_ptr,
             &dynamic,
-            &gs_ptr,
-            &gs_ptr,
+            &gs_in,
+            &gs_out,
             &status_ptr,
             &out_ptr,
             &mi,
@@ -627,8 +635,8 @@ impl WeightGemm {
         // SAFETY: nvfp4_gemm_m1q_t*(const uint4*, const u8*, const u32*, const float*, const u16*,
         // const float*, int, const float*, float*, u32*, u16*, int, int, int): the weights as in
         // `launch`; x holds one row of K bf16 (16-byte aligned), out N bf16; the decode scale,
-        // the encode scale (read when static, written by CTA 0 when dynamic: the same word) and
-        // the status are one word each; the grid covers the tiles as `m1`'s, and the dynamic
+        // the encode scale (gs_in when static, gs_out, written by CTA 0, when dynamic; the other
+        // null) and the status are one word each; the grid covers the tiles as `m1`'s, and the dynamic
         // shared memory set in Linear::new (plan::quantizing_m1) covers the rings, the partial
         // sums and the row rounded up to 64 columns.
         unsafe { self.enqueue(kernel, &stream, cfg, &mut args) }

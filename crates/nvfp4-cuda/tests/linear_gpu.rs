@@ -426,8 +426,9 @@ fn static_scale_and_prequantized_input() {
 /// with the same status: on a random row, a row with a NaN (its block's scale is NaN: NaN
 /// output), a row with an all-zero block, an all-zero row (amax 0: gs = 1, zero output) and a row
 /// with an Inf (a dynamic amax of Inf is a bad scale: NaN output and the status bit). Ragged N,
-/// 1, 2 and 4 tiles per CTA (N from the SM count: one CTA per SM), K up to 8192; K = 16400 keeps
-/// the quantizer launch (`m1`).
+/// 1, 2 and 4 tiles per CTA (N from the SM count: one CTA per SM, reserving 120 KB; 2 CTAs on
+/// some SMs, with their own shared memory; a last CTA whose second unit is past N), K up to
+/// 8192; K = 16400 keeps the quantizer launch (`m1`).
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn w4a4_at_one_row_quantizes_in_the_gemm() {
@@ -441,6 +442,8 @@ fn w4a4_at_one_row_quantizes_in_the_gemm() {
         (32 * sms - 8, 1040, "nvfp4_gemm_m1q_t2"),
         (64 * sms - 8, 1040, "nvfp4_gemm_m1q_t4"),
         (16 * sms - 5, 4112, "nvfp4_gemm_m1q_t1"),
+        (16 * (sms + 20), 2048, "nvfp4_gemm_m1q_t1"),
+        (16 * (2 * sms - 1) - 3, 1040, "nvfp4_gemm_m1q_t2"),
         (600, 8192, "nvfp4_gemm_m1q_t1"),
         (600, 16400, "nvfp4_gemm_m1_t1"),
     ] {

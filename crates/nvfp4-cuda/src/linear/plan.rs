@@ -223,7 +223,7 @@ pub(super) fn quantizing_m1(
     (smem + QUANTIZING_OVERHEAD_BYTES <= dev.shared_per_block
         && per_sm(smem) >= per_sm(m1_smem).min(2)
         && ctas <= resident
-        && shape.k * ctas.div_ceil(dev.sms) <= QUANTIZING_MAX_ELEMENTS_PER_SM)
+        && shape.k * ctas.div_ceil(dev.sms.max(1)) <= QUANTIZING_MAX_ELEMENTS_PER_SM)
         .then(|| KernelChoice {
             name: format!("nvfp4_gemm_m1q_t{}", m1.units_per_cta),
             tokens: 1,
@@ -358,7 +358,8 @@ mod tests {
         let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
         assert_eq!(fills, [false, false, false, true, true]);
         assert_eq!((c.kernels[3].row_tiles, c.kernels[3].units_per_cta), (2, 2));
-        // 224 CTAs: W4A4 at M = 1 keeps the quantizer launch and m1.
+        // 224 CTAs of K = 16384: each SM would quantize 32768 elements, so W4A4 at M = 1 keeps
+        // the quantizer launch and m1.
         assert_eq!(c.quantizing_m1, None);
     }
 
@@ -396,6 +397,15 @@ mod tests {
         for (n, k) in [(4096, 7168), (7168, 16384), (24576, 1536)] {
             assert_eq!(on(H100, n, k), None, "{n}x{k}");
         }
+        // The GPU test's shapes beyond the bench's: 152 CTAs (two on some SMs, 52 KiB each, no
+        // reservation) and 132 CTAs of two units, the last one's second past N.
+        let q = on(H100, 16 * 152, 2048).unwrap();
+        assert_eq!(
+            (q.name.as_str(), q.shared_bytes, q.fills_sm),
+            ("nvfp4_gemm_m1q_t1", 52 * KIB, false)
+        );
+        let q = on(H100, 16 * 263 - 3, 1040).unwrap();
+        assert_eq!((q.name.as_str(), q.fills_sm), ("nvfp4_gemm_m1q_t2", true));
         // One CTA per SM: up to K = 8192.
         assert!(on(H100, 1024, 8192).is_some());
         assert!(on(H100, 1024, 8208).is_none());
