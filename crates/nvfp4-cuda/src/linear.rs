@@ -428,10 +428,12 @@ impl Linear {
         self.check_m(m)?;
         match self.act.as_mut() {
             None => self.gemm.launch(x, m, None, out),
-            Some(act) if m == 1 && self.gemm.quantizing.is_some() => {
-                self.gemm.launch_quantizing(x, act, out)
-            }
             Some(act) => {
+                if m == 1
+                    && let Some(kernel) = self.gemm.quantizing.as_ref()
+                {
+                    return self.gemm.launch_quantizing(kernel, x, act, out);
+                }
                 // The output is checked before the quantizer runs, so a bad call changes nothing.
                 self.gemm.check_out(out, m)?;
                 let source = match act.scale {
@@ -574,22 +576,16 @@ impl WeightGemm {
         unsafe { self.enqueue(&self.kernels[v], &stream, cfg, &mut args) }
     }
 
-    /// W4A4 at M = 1 on `nvfp4_gemm_m1q`: the kernel quantizes `x`'s one row with the layer's
-    /// activation scale (writing the dynamic encode scale and the status bit of a bad scale as the
-    /// quantizer does), then runs the GEMM on it.
+    /// W4A4 at M = 1 on `kernel`, the layer's `nvfp4_gemm_m1q`: it quantizes `x`'s one row with
+    /// the layer's activation scale (writing the dynamic encode scale and the status bit of a bad
+    /// scale as the quantizer does), then runs the GEMM on it.
     fn launch_quantizing(
-        &mut self,
+        &self,
+        kernel: &GemmKernel,
         x: &impl DevicePtr<bf16>,
         act: &mut ActivationWorkspace,
         out: &mut impl DevicePtrMut<bf16>,
     ) -> Result<()> {
-        let Some(kernel) = self.quantizing.as_ref() else {
-            return Err(ShapeError::InvalidParam {
-                what: "M = 1 quantizing GEMM on a layer without one",
-                value: 1,
-            }
-            .into());
-        };
         let stream = self.device.stream().clone();
         let (n, k) = (self.weights.shape.n, self.weights.shape.k);
         let (x_ptr, _x) = input("x", x, &stream, k, 16)?;
@@ -636,9 +632,9 @@ impl WeightGemm {
         // const float*, int, const float*, float*, u32*, u16*, int, int, int): the weights as in
         // `launch`; x holds one row of K bf16 (16-byte aligned), out N bf16; the decode scale,
         // the encode scale (gs_in when static, gs_out, written by CTA 0, when dynamic; the other
-        // null) and the status are one word each; the grid covers the tiles as `m1`'s, and the dynamic
-        // shared memory set in Linear::new (plan::quantizing_m1) covers the rings, the partial
-        // sums and the row rounded up to 64 columns.
+        // null) and the status are one word each; the grid covers the tiles as `m1`'s, and the
+        // dynamic shared memory set in Linear::new (plan::quantizing_m1) covers the rings, the
+        // partial sums and the row rounded up to 64 columns.
         unsafe { self.enqueue(kernel, &stream, cfg, &mut args) }
     }
 
