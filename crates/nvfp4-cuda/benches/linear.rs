@@ -1,7 +1,7 @@
 //! The NVFP4 linear layer against cuBLAS BF16 and the roofline, on DeepSeek-V3 projection shapes
 //! (N x K) at M in {1, 4, 16, 32, 64, 128, 256, 1024, 4096}, in both modes. One run measures
 //! everything:
-//! the device's copy bandwidth, our `Linear::forward` (W4A4 includes quantizing its input), and
+//! the device's copy and read bandwidths, our `Linear::forward` (W4A4 includes quantizing its input), and
 //! cuBLASLt's BF16 GEMM on the same shape, both timed the same way: by CUDA-graph replay up to
 //! M = 64 (as an engine replays its decode step: no host launch overhead), by back-to-back calls
 //! above; the header line gives the launch floor, an empty kernel timed by graph replay. The
@@ -17,7 +17,7 @@ mod common;
 
 use common::cublas::{BaselineGemm, tflops};
 use common::report::{Csv, PLOT_HEADER};
-use common::{copy_bandwidth, time_gpu, time_graph};
+use common::{copy_bandwidth, read_bandwidth, time_gpu, time_graph};
 use cudarc::driver::PushKernelArg;
 use cudarc::driver::sys::CUdevice_attribute;
 use nvfp4_core::bf16;
@@ -114,15 +114,17 @@ fn main() {
         return;
     }
     let bw = copy_bandwidth(&dev);
+    let (read_bw, read_grid) = read_bandwidth(&dev, &reg);
     let l2 = dev
         .context()
         .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
         .expect("L2 size")
         .max(0) as usize;
     println!(
-        "device: {} | copy bandwidth {:.0} GB/s | L2 {} MiB | BF16 peak (datasheet) {:.0} TFLOP/s | launch floor {:.2} us",
+        "device: {} | copy bandwidth {:.0} GB/s | read bandwidth {:.0} GB/s ({read_grid}) | L2 {} MiB | BF16 peak (datasheet) {:.0} TFLOP/s | launch floor {:.2} us",
         dev.name().unwrap_or_default(),
         bw / 1e9,
+        read_bw / 1e9,
         l2 >> 20,
         PEAK_BF16_FLOPS / 1e12,
         launch_floor_us(&dev, &reg)
@@ -131,13 +133,13 @@ fn main() {
         "linear.csv",
         &[
             &PLOT_HEADER[..],
-            &["tflops", "weight_gbs", "of_copy", "vs_cublas"],
+            &["tflops", "weight_gbs", "of_copy", "vs_cublas", "of_read"],
         ]
         .concat(),
     )
     .expect("csv");
     println!(
-        "{:<20} {:>5} {:>6} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8} {:>9} {:>10} {:>11} {:>12} {:>9}",
+        "{:<20} {:>5} {:>6} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8} {:>8} {:>9} {:>10} {:>11} {:>12} {:>12} {:>9}",
         "N x K",
         "M",
         "mode",
@@ -147,10 +149,12 @@ fn main() {
         "TFLOP/s",
         "W GB/s",
         "of copy",
+        "of read",
         "vs cuBLAS",
         "cold (us)",
         "cuBLAS cold",
         "cold of copy",
+        "cold of read",
         "cold vs"
     );
     let only = std::env::var("NVFP4_LINEAR_ONLY").unwrap_or_default();
@@ -229,7 +233,8 @@ fn main() {
                 let bytes = w_bytes + a_bytes + 2.0 * (m * n) as f64;
                 let roof_us = (bytes / bw).max(2.0 * (m * n * k) as f64 / PEAK_BF16_FLOPS) * 1e6;
                 let mode_name = format!("{mode:?}");
-                // (TFLOP/s, weight GB/s, fraction of copy bandwidth, cuBLAS time / ours).
+                // (TFLOP/s, weight GB/s, fraction of copy bandwidth, cuBLAS time / ours, fraction
+                // of read bandwidth).
                 let figures = |us: f64, cublas_us: f64| {
                     let w_gbs = w_bytes / (us * 1e-6) / 1e9;
                     (
@@ -237,27 +242,30 @@ fn main() {
                         w_gbs,
                         w_gbs * 1e9 / bw,
                         cublas_us / us,
+                        w_gbs * 1e9 / read_bw,
                     )
                 };
                 let hot = figures(us, cublas_us);
                 let cold = figures(cold_us, cublas_cold_us);
                 let cold_cols = if graph {
                     format!(
-                        "{cold_us:>10.2} {cublas_cold_us:>11.2} {:>11.0}% {:>8.2}x",
+                        "{cold_us:>10.2} {cublas_cold_us:>11.2} {:>11.0}% {:>11.0}% {:>8.2}x",
                         100.0 * cold.2,
+                        100.0 * cold.4,
                         cold.3
                     )
                 } else {
-                    format!("{:>10} {:>11} {:>12} {:>9}", "-", "-", "-", "-")
+                    format!("{:>10} {:>11} {:>12} {:>12} {:>9}", "-", "-", "-", "-", "-")
                 };
                 println!(
-                    "{name:<20} {m:>5} {mode_name:>6} {us:>10.2} {cublas_us:>10.2} {roof_us:>10.2} {:>8.1} {:>9.0} {:>7.0}% {:>8.2}x {cold_cols}",
+                    "{name:<20} {m:>5} {mode_name:>6} {us:>10.2} {cublas_us:>10.2} {roof_us:>10.2} {:>8.1} {:>9.0} {:>7.0}% {:>7.0}% {:>8.2}x {cold_cols}",
                     hot.0,
                     hot.1,
                     100.0 * hot.2,
+                    100.0 * hot.4,
                     hot.3
                 );
-                let none = (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+                let none = (f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN);
                 let mut rows = vec![
                     ("nvfp4", us, hot),
                     ("cublas_bf16", cublas_us, none),
@@ -278,6 +286,7 @@ fn main() {
                         &format!("{:.1}", extra.1),
                         &format!("{:.3}", extra.2),
                         &format!("{:.3}", extra.3),
+                        &format!("{:.3}", extra.4),
                     ])
                     .expect("csv row");
                 }

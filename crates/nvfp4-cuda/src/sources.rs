@@ -42,6 +42,7 @@ pub const KERNEL_SOURCES: &[KernelSource] = &[
     embed!("gemm.cu"),           // NVFP4-weight GEMM on mma.sync (SPEC 5): small M, any sm_80+
     embed!("gemm_wgmma.cu"),     // NVFP4-weight GEMM on wgmma (SPEC 5): large M, sm_90a
     embed!("numerics_probe.cu"), // test probe: every header function, for the GPU tests
+    embed!("bandwidth.cu"),      // bench probe: the device's read bandwidth
 ];
 
 /// Every shared header (`kernels/*.cuh`), passed to each compilation as an in-memory include.

@@ -1,4 +1,5 @@
-//! Shared by the benches: the device's measured copy bandwidth and CUDA-event timing of a closure.
+//! Shared by the benches: the device's measured copy and read bandwidths and CUDA-event timing of
+//! a closure.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cublas;
@@ -6,8 +7,9 @@ pub mod report;
 
 use std::time::Duration;
 
+use cudarc::driver::PushKernelArg;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
-use nvfp4_cuda::{Device, GpuTimer};
+use nvfp4_cuda::{Device, GpuTimer, KernelRegistry};
 
 /// The mean GPU time of `iters` runs of `f`, after `warmup` runs, timed with CUDA events.
 pub fn time_gpu(dev: &Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> Duration {
@@ -60,4 +62,47 @@ pub fn copy_bandwidth(dev: &Device) -> f64 {
     let mut dst = s.alloc_zeros::<u8>(n).expect("alloc");
     let t = time_gpu(dev, 3, 20, || s.memcpy_dtod(&src, &mut dst).expect("copy"));
     2.0 * n as f64 / t.as_secs_f64()
+}
+
+/// The device's read bandwidth in bytes per second: `bandwidth.cu`'s streaming read of a 1 GiB
+/// buffer (far beyond L2), the best of grids of 4, 8 and 16 CTAs of 1024 threads per SM, with
+/// the name of that grid.
+pub fn read_bandwidth(dev: &Device, reg: &KernelRegistry) -> (f64, String) {
+    let kernel = reg
+        .get("bandwidth.cu", &[])
+        .and_then(|m| m.kernel("bandwidth_read", 0))
+        .expect("bandwidth kernel");
+    let s = dev.stream();
+    let bytes = 1usize << 30;
+    let src = s.alloc_zeros::<u8>(bytes).expect("alloc");
+    let mut sink = s.alloc_zeros::<u32>(1).expect("alloc");
+    let (words, never) = ((bytes / 16) as i64, 1u32);
+    let sms = dev.sm_count().expect("SM count");
+    [4, 8, 16]
+        .into_iter()
+        .map(|per_sm| {
+            let cfg = kernel
+                .config((per_sm * sms, 1, 1), (1024, 1, 1))
+                .expect("config");
+            let t = time_gpu(dev, 3, 20, || {
+                // SAFETY: bandwidth_read(const uint4*, long long n, unsigned, unsigned*) reads
+                // p[0..n) (`src` holds n 16-byte words) and writes at most sink[0].
+                unsafe {
+                    kernel
+                        .builder(s)
+                        .arg(&src)
+                        .arg(&words)
+                        .arg(&never)
+                        .arg(&mut sink)
+                        .launch(cfg)
+                }
+                .expect("launch");
+            });
+            (
+                bytes as f64 / t.as_secs_f64(),
+                format!("{per_sm} x {sms} CTAs of 1024 threads"),
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("three grids")
 }
