@@ -394,6 +394,16 @@ __device__ __forceinline__ void gemm(
 
 }  // namespace
 
+// CTAs per SM that the two-CTA kernels ask their registers for (__launch_bounds__): 2, or 1 on the
+// devices whose SMs have 100 KB of shared memory (sm_86, sm_87, sm_89, sm_120, sm_121), where the
+// rings and partial sums of every one of them (52 KB and up) leave room for only one CTA anyway, so
+// a 64-register cap would cost spills (m8 and m1q on sm_120a: 4-12 bytes) for no occupancy.
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 870 || __CUDA_ARCH__ == 890 || __CUDA_ARCH__ >= 1200)
+#define NVFP4_TWO_CTAS 1
+#else
+#define NVFP4_TWO_CTAS 2
+#endif
+
 // Entry points: nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4} take 1 or up to 4
 // (activations through the ring), 8, 16 or 24 tokens and 1, 2 or 4 units per CTA (more units per
 // CTA for short K, so that each warp still gets a run of chunks). The m1, m4, m8 and (on sm_90)
@@ -409,14 +419,14 @@ __device__ __forceinline__ void gemm(
             w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
-NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 1, 2)
-NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 2, 2)
-NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, 2)
+NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 1, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 2, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, NVFP4_TWO_CTAS)
 // W4A4 at M = 1 (host: linear/plan.rs `quantizing_m1`): m1 with its input row quantized by each
 // CTA into shared memory (roundup(K, 64) bf16 after the partial sums) instead of by a quantizer
 // launch before it; a_scale_is_gs selects the dynamic scale. M must be 1.
 #define NVFP4_GEMM_QUANTIZING_ENTRY(tiles_per_cta)                                                               \
-    extern "C" __global__ void __launch_bounds__(kThreads, 2) nvfp4_gemm_m1q_t##tiles_per_cta(                   \
+    extern "C" __global__ void __launch_bounds__(kThreads, NVFP4_TWO_CTAS) nvfp4_gemm_m1q_t##tiles_per_cta(                   \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* x,     \
         const float* a_scale, int a_scale_is_gs, const float* gs_in, float* gs_out, u32* status, u16* d, int m,   \
         int n, int k) {                                                                                           \
@@ -427,18 +437,19 @@ NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, 2)
 NVFP4_GEMM_QUANTIZING_ENTRY(1)
 NVFP4_GEMM_QUANTIZING_ENTRY(2)
 NVFP4_GEMM_QUANTIZING_ENTRY(4)
-NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, 2)
-NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, 2)
-NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 1, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 2, 2)
-NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 4, 2)
+NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 1, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 2, NVFP4_TWO_CTAS)
+NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 4, NVFP4_TWO_CTAS)
 // m16 fits two CTAs per SM on sm_90 (64 registers, no spill); the sm_100 compiler spills at 64,
-// so there it keeps one CTA per SM and prefetches.
+// so there it keeps one CTA per SM and prefetches, as on the 100 KB-per-SM devices
+// (NVFP4_TWO_CTAS), where one CTA is all that fits.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
 #define NVFP4_M16_CTAS 1
 #else
-#define NVFP4_M16_CTAS 2
+#define NVFP4_M16_CTAS NVFP4_TWO_CTAS
 #endif
 NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 0, kStages, 1, NVFP4_M16_CTAS)
 NVFP4_GEMM_ENTRY(m16, kSmallMTiles, 1, 0, kStages, 2, NVFP4_M16_CTAS)
