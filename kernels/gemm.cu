@@ -303,23 +303,39 @@ __device__ __forceinline__ void gemm(
         __shared__ u32 q_amax;
         __shared__ float os_table[128];
         const bool dynamic = a_scale_is_gs != 0;
+        const int ks = k / kBlock;
+        const uint4_t* row = reinterpret_cast<const uint4_t*>(a);
+        // Rows of at most one scale block per thread (K <= 8192, every row the host sends here):
+        // each thread reads its block once, for the amax and the quantization; longer rows are
+        // read twice, in grid-stride shares for the amax, then block by block.
+        const bool one_each = ks <= kThreads;
+        uint4_t p0 = {0u, 0u, 0u, 0u}, p1 = {0u, 0u, 0u, 0u};
+        if (one_each && static_cast<int>(threadIdx.x) < ks) {
+            p0 = row[2 * threadIdx.x];
+            p1 = row[2 * threadIdx.x + 1];
+        }
         float gs;
         bool ok;
         if (dynamic) {
             if (threadIdx.x == 0) q_amax = 0u;
             __syncthreads();
-            const u32 mx = __reduce_max_sync(0xFFFFFFFFu, amax_share(a, k, threadIdx.x, kThreads));
+            const u32 mine = one_each ? amax_bits(amax_fold(amax_fold(0u, p0), p1)) : amax_share(a, k, threadIdx.x, kThreads);
+            const u32 mx = __reduce_max_sync(0xFFFFFFFFu, mine);
             if (lane == 0 && mx != 0) atomicMax(&q_amax, mx << 16);
             __syncthreads();
             ok = quantizer_setup<true>(nullptr, &q_amax, gs_out, status, gs, os_table);
         } else {
             ok = quantizer_setup<false>(gs_in, nullptr, nullptr, status, gs, os_table);
         }
-        const int ks = k / kBlock;
-        const uint4_t* row = reinterpret_cast<const uint4_t*>(a);
-        for (int b = threadIdx.x; b < ks; b += kThreads)
-            quantize_one_block<kLinear, kExact>(row[2 * b], row[2 * b + 1], b, ks, ks, 0, nullptr, nullptr, nullptr, q_row,
-                                                os_table, gs, ok);
+        if (one_each) {
+            if (static_cast<int>(threadIdx.x) < ks)
+                quantize_one_block<kLinear, kExact>(p0, p1, threadIdx.x, ks, ks, 0, nullptr, nullptr, nullptr, q_row, os_table,
+                                                    gs, ok);
+        } else {
+            for (int b = threadIdx.x; b < ks; b += kThreads)
+                quantize_one_block<kLinear, kExact>(row[2 * b], row[2 * b + 1], b, ks, ks, 0, nullptr, nullptr, nullptr, q_row,
+                                                    os_table, gs, ok);
+        }
         for (int i = k + 8 * threadIdx.x; i < chunks * kChunkK; i += 8 * kThreads)
             *reinterpret_cast<uint4_t*>(q_row + i) = uint4_t{0u, 0u, 0u, 0u};
         // alpha as gemm_alpha computes it from the quantizer's gs word (NaN when the scale is bad)

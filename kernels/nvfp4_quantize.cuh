@@ -124,6 +124,24 @@ __device__ __forceinline__ void quantize_one_block(
     }
 }
 
+// m2 (two 16-bit lanes of |x| bit patterns, NaN ignored: the running amax) with the 8 bf16 values
+// of q folded in; amax_bits(m2) is its larger lane.
+__device__ __forceinline__ u32 amax_fold(u32 m2, const uint4_t& q) {
+    const u32 w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        // NaN halves (|x| bits above 0x7F80) are dropped before the max.
+        const u32 a = w[i] & 0x7FFF7FFFu;
+        const u32 keep = (((a & 0xFFFFu) <= 0x7F80u) ? 0xFFFFu : 0u) | (((a >> 16) <= 0x7F80u) ? 0xFFFF0000u : 0u);
+        m2 = __vmaxu2(m2, a & keep);
+    }
+    return m2;
+}
+__device__ __forceinline__ u32 amax_bits(u32 m2) {
+    const u32 lo = m2 & 0xFFFFu, hi = m2 >> 16;
+    return lo > hi ? lo : hi;
+}
+
 // The largest |x| bit pattern (NaN ignored) of this thread's grid-stride share of n bf16 values (n
 // a multiple of 8): vectors first, first + stride, ... of 8 values.
 __device__ __forceinline__ u32 amax_share(const u16* __restrict__ x, long long n, long long first, long long stride) {
@@ -139,19 +157,9 @@ __device__ __forceinline__ u32 amax_share(const u16* __restrict__ x, long long n
             q[u] = i < vectors ? v[i] : uint4_t{0u, 0u, 0u, 0u};
         }
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const u32 w[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                // NaN halves (|x| bits above 0x7F80) are dropped before the max.
-                const u32 a = w[i] & 0x7FFF7FFFu;
-                const u32 keep = (((a & 0xFFFFu) <= 0x7F80u) ? 0xFFFFu : 0u) | (((a >> 16) <= 0x7F80u) ? 0xFFFF0000u : 0u);
-                m2 = __vmaxu2(m2, a & keep);
-            }
-        }
+        for (int u = 0; u < kUnroll; ++u) m2 = amax_fold(m2, q[u]);
     }
-    const u32 lo = m2 & 0xFFFFu, hi = m2 >> 16;
-    return lo > hi ? lo : hi;
+    return amax_bits(m2);
 }
 
 }  // namespace nvfp4

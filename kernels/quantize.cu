@@ -175,21 +175,33 @@ extern "C" __global__ void __launch_bounds__(1024, 1) nvfp4_quantize_exact_rows_
     pdl_launch_dependents();  // the GEMM after it may start copying its weights meanwhile
     __shared__ u32 block_amax;
     if (threadIdx.x == 0) block_amax = 0u;
+    // One scale block per thread at a time, over all rows at once (a row of K = 7168 has only 448).
+    // Where the blocks are at most the threads (a row of K <= 16384), each thread reads its block
+    // once, for the amax and the quantization; else the input is read twice, in grid-stride
+    // shares for the amax, then block by block.
+    const int ks = k / kBlock;
+    const long long blocks = static_cast<long long>(rows) * ks;
+    const bool one_each = blocks <= blockDim.x;
+    uint4_t p0 = {0u, 0u, 0u, 0u}, p1 = {0u, 0u, 0u, 0u};
+    if (one_each && threadIdx.x < blocks) {
+        const uint4_t* block = reinterpret_cast<const uint4_t*>(x + (threadIdx.x / ks) * static_cast<long long>(k)) + 2 * (threadIdx.x % ks);
+        p0 = block[0];
+        p1 = block[1];
+    }
     __syncthreads();
-    const u32 m = __reduce_max_sync(0xFFFFFFFFu, amax_share(x, static_cast<long long>(rows) * k, threadIdx.x, blockDim.x));
+    const u32 mine = one_each ? amax_bits(amax_fold(amax_fold(0u, p0), p1)) : amax_share(x, blocks * kBlock, threadIdx.x, blockDim.x);
+    const u32 m = __reduce_max_sync(0xFFFFFFFFu, mine);
     if ((threadIdx.x & 31) == 0 && m != 0) atomicMax(&block_amax, m << 16);
     __syncthreads();
     float gs;
     __shared__ float os_table[128];
     const bool ok = quantizer_setup<true>(nullptr, &block_amax, gs_out, status, gs, os_table);
-    // One scale block per thread at a time, over all rows at once (a row of K = 7168 has only 448).
-    const int ks = k / kBlock;
-    for (long long i = threadIdx.x; i < static_cast<long long>(rows) * ks; i += blockDim.x) {
+    for (long long i = threadIdx.x; i < blocks; i += blockDim.x) {
         const long long r = i / ks;
         const int b = static_cast<int>(i % ks);
         const uint4_t* block = reinterpret_cast<const uint4_t*>(x + r * k) + 2 * b;
-        quantize_one_block<kLinear, kExact>(block[0], block[1], b, ks, ks, 0, nullptr, nullptr, nullptr, exact + r * k, os_table,
-                                            gs, ok);
+        quantize_one_block<kLinear, kExact>(one_each ? p0 : block[0], one_each ? p1 : block[1], b, ks, ks, 0, nullptr, nullptr,
+                                            nullptr, exact + r * k, os_table, gs, ok);
     }
 }
 
