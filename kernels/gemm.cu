@@ -319,7 +319,7 @@ __device__ __forceinline__ void gemm(
         if (dynamic) {
             if (threadIdx.x == 0) q_amax = 0u;
             __syncthreads();
-            const u32 mine = one_each ? amax_bits(amax_fold(amax_fold(0u, p0), p1)) : amax_share(a, k, threadIdx.x, kThreads);
+            const u32 mine = one_each ? amax_of_block(p0, p1) : amax_share(a, k, threadIdx.x, kThreads);
             const u32 mx = __reduce_max_sync(0xFFFFFFFFu, mine);
             if (lane == 0 && mx != 0) atomicMax(&q_amax, mx << 16);
             __syncthreads();
@@ -442,7 +442,7 @@ NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, NVFP4_TWO_CTAS)
 // CTA into shared memory (roundup(K, 64) bf16 after the partial sums) instead of by a quantizer
 // launch before it; a_scale_is_gs selects the dynamic scale. M must be 1.
 #define NVFP4_GEMM_QUANTIZING_ENTRY(tiles_per_cta)                                                               \
-    extern "C" __global__ void __launch_bounds__(kThreads, NVFP4_TWO_CTAS) nvfp4_gemm_m1q_t##tiles_per_cta(                   \
+    extern "C" __global__ void __launch_bounds__(kThreads, NVFP4_TWO_CTAS) nvfp4_gemm_m1q_t##tiles_per_cta(      \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* x,     \
         const float* a_scale, int a_scale_is_gs, const float* gs_in, float* gs_out, u32* status, u16* d, int m,   \
         int n, int k) {                                                                                           \

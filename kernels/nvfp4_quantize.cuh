@@ -141,6 +141,8 @@ __device__ __forceinline__ u32 amax_bits(u32 m2) {
     const u32 lo = m2 & 0xFFFFu, hi = m2 >> 16;
     return lo > hi ? lo : hi;
 }
+// The largest |x| bit pattern (NaN ignored) of one scale block held as two 16-byte words.
+__device__ __forceinline__ u32 amax_of_block(const uint4_t& p0, const uint4_t& p1) { return amax_bits(amax_fold(amax_fold(0u, p0), p1)); }
 
 // The largest |x| bit pattern (NaN ignored) of this thread's grid-stride share of n bf16 values (n
 // a multiple of 8): vectors first, first + stride, ... of 8 values.

@@ -189,7 +189,7 @@ extern "C" __global__ void __launch_bounds__(1024, 1) nvfp4_quantize_exact_rows_
         p1 = block[1];
     }
     __syncthreads();
-    const u32 mine = one_each ? amax_bits(amax_fold(amax_fold(0u, p0), p1)) : amax_share(x, blocks * kBlock, threadIdx.x, blockDim.x);
+    const u32 mine = one_each ? amax_of_block(p0, p1) : amax_share(x, blocks * kBlock, threadIdx.x, blockDim.x);
     const u32 m = __reduce_max_sync(0xFFFFFFFFu, mine);
     if ((threadIdx.x & 31) == 0 && m != 0) atomicMax(&block_amax, m << 16);
     __syncthreads();

@@ -12,8 +12,8 @@ use crate::pack::PackedShape;
 /// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
 /// their math instead of a chunk ahead), except on the 100 KB-per-SM devices, where one CTA is all
 /// their shared memory leaves room for and they take the registers of one; m24 runs one CTA per
-/// SM. Where [`m16_ring`] says so, the
-/// 16-token variant is `m16r2` or `m16r1` instead (activations in the ring, one CTA per SM).
+/// SM. Where [`m16_ring`] says so, the 16-token variant is `m16r2` or `m16r1` instead
+/// (activations in the ring, one CTA per SM).
 pub(super) const VARIANTS: [(usize, &str); 5] =
     [(1, "m1"), (4, "m4"), (8, "m8"), (16, "m16"), (24, "m24")];
 
