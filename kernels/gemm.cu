@@ -8,7 +8,8 @@
 // m16r2 copy their tokens' activations through the shared-memory ring with the weights, m8 and
 // m24 load theirs from global memory one chunk ahead, m16 right before each chunk's math (see
 // kPrefetch). nvfp4_gemm_m1q_t{1,2,4} (W4A4 at M = 1) is m1 quantizing its input row itself
-// (kQuantize).
+// (kQuantize). nvfp4_gemm_m1_c2 and _m4_c2 (sm_90 and newer) are m1 and m4 in clusters of two
+// CTAs of 32 warps, one per SM, each tile's K split over warps of both CTAs (kCluster).
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a unit of one
@@ -46,6 +47,7 @@ constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async 
 #ifndef NVFP4_M24_STAGES
 #define NVFP4_M24_STAGES kStages
 #endif
+constexpr int kClusterCtaWarps = 32;  // warps per CTA of the cluster kernels (one CTA per SM)
 constexpr int kRingStages = 4;    // m1 and m4 (activations in the ring): 4 slots (m4's 1152-byte
                                   // ones fit no more at two CTAs per SM; m1 measured as fast or faster)
 
@@ -55,6 +57,32 @@ __device__ __forceinline__ int lane_id() {
     int lane;
     asm volatile("mov.u32 %0, %%laneid;" : "=r"(lane));
     return lane;
+}
+
+// Thread-block clusters (sm_90 and newer; the cluster kernels are compiled only there): this
+// CTA's rank in its cluster, a barrier of all the cluster's threads (release / acquire: the
+// shared-memory writes before it are seen by the cluster's other CTAs after it), and a load from
+// the shared memory of the cluster's CTA `rank` at the address `p` has in this CTA.
+__device__ __forceinline__ int cluster_rank() {
+    u32 r = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+#endif
+    return static_cast<int>(r);
+}
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ float ld_shared_cluster(const float* p, int rank) {
+    float v = 0.0f;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    u32 remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(shared_address(p)), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+#endif
+    return v;
 }
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
@@ -80,7 +108,7 @@ constexpr int slot_bytes() { return 640 * kRowTiles + 128 * kRingTokens; }
 // into shared memory, with the quantizer's own functions (nvfp4_quantize.cuh), and the warps
 // take their activations from there: no quantizer launch before the GEMM.
 template <int kMTiles, int kRowTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch,
-          bool kQuantize = false>
+          bool kQuantize = false, int kCluster = 1>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -95,7 +123,8 @@ __device__ __forceinline__ void gemm(
     int m_rows, int n, int k,
     const float* __restrict__ gs_in = nullptr,  // kQuantize, static scale: [1] encode scale
     float* __restrict__ gs_out = nullptr,       // kQuantize, dynamic: [1] receives the gs used (CTA 0)
-    u32* __restrict__ status = nullptr)         // kQuantize: [1] status bits (a bad scale)
+    u32* __restrict__ status = nullptr,         // kQuantize: [1] status bits (a bad scale)
+    int warps_per_tile = 0)                     // kCluster > 1: the cluster's warps on each tile
 {
     static_assert((kStages & (kStages - 1)) == 0 && kStages >= 4, "a power of two: slot = chunk % kStages; two chunks taken per wait");
     constexpr bool kActsInRing = kRingTokens > 0;
@@ -104,38 +133,51 @@ __device__ __forceinline__ void gemm(
     static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
     static_assert(!kQuantize || (kMTiles == 1 && kRowTiles == 1 && kRingTokens == 0 && !kPrefetch),
                   "kQuantize: one token, its activations in shared memory");
+    static_assert(kCluster == 1 || (kTilesPerCta == 1 && kRowTiles == 1 && !kQuantize),
+                  "a cluster's tiles follow warps_per_tile");
     constexpr bool kActsTaken = kActsInRing || kQuantize;  // activations read in `take`
+    // Warps per CTA: kWarps, or kClusterCtaWarps in the cluster kernels (one CTA per SM).
+    constexpr int kCtaWarps = kCluster == 1 ? kWarps : kClusterCtaWarps;
+    constexpr int kCtaThreads = kCtaWarps * 32;
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
     constexpr int kSlotBytes = slot_bytes<kRingTokens, kRowTiles>();
     constexpr int kActsOffset = 640 * kRowTiles;  // the activations' place in a slot
     // Shared memory: each warp's ring of kStages slots (kRowTiles weight pieces, then any
-    // activations), then the split-K partial sums [kWarps][kRowTiles][kM tokens][16 rows] (f32),
+    // activations), then the split-K partial sums [kCtaWarps][kRowTiles][kM tokens][16 rows] (f32),
     // or, where both would not fit an SM's 227 KB (m16r2), the partial sums in the rings' bytes
     // after the loop.
     extern __shared__ uint4_t smem[];
     const int warp = threadIdx.x / 32, lane = lane_id();
     u8* ring = reinterpret_cast<u8*>(smem) + warp * kStages * kSlotBytes;
-    constexpr int kRingBytes = kWarps * kStages * kSlotBytes;
-    constexpr bool kPartialsInRings = kRingBytes + kWarps * kRowTiles * kM * 16 * 4 > 227 * 1024;
+    constexpr int kRingBytes = kCtaWarps * kStages * kSlotBytes;
+    constexpr bool kPartialsInRings = kRingBytes + kCtaWarps * kRowTiles * kM * 16 * 4 > 227 * 1024;
     float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + (kPartialsInRings ? 0 : kRingBytes));
     // kQuantize: the quantized row's exact bf16 values, [roundup(K, 64)] (zero past K), after the
     // partial sums.
-    u16* q_row = reinterpret_cast<u16*>(reinterpret_cast<u8*>(smem) + kRingBytes + kWarps * kRowTiles * kM * 16 * 4);
+    u16* q_row = reinterpret_cast<u16*>(reinterpret_cast<u8*>(smem) + kRingBytes + kCtaWarps * kRowTiles * kM * 16 * 4);
     const int g = lane / 4, t = lane % 4;
     // kTilesPerCta units of kRowTiles 16-row tiles per CTA, kWarpsPerTile warps on each (warp kw
     // of a unit takes its K slice kw for all the unit's tiles, so the tiles share the warp's
-    // activation registers).
-    constexpr int kWarpsPerTile = kWarps / kTilesPerCta;
-    const int kw = warp % kWarpsPerTile;
-    const int unit = blockIdx.x * kTilesPerCta + warp / kWarpsPerTile;
+    // activation registers). kCluster > 1: the cluster's kCluster x kCtaWarps warps take its
+    // cluster_tiles tiles warps_per_tile at a time, in order (a tile's warps may lie in two CTAs;
+    // the warps past the last whole group take none).
+    constexpr int kWarpsPerTile = kCtaWarps / kTilesPerCta;
+    const int tile_warps = kCluster > 1 ? warps_per_tile : kWarpsPerTile;
+    const int cluster_warp = kCluster > 1 ? cluster_rank() * kCtaWarps + warp : 0;
+    const int cluster_tiles = kCluster > 1 ? kCluster * kCtaWarps / warps_per_tile : 0;
+    const int kw = (kCluster > 1 ? cluster_warp : warp) % tile_warps;
+    const int unit = kCluster > 1 ? (cluster_warp < cluster_tiles * warps_per_tile
+                                         ? static_cast<int>(blockIdx.x) / kCluster * cluster_tiles + cluster_warp / warps_per_tile
+                                         : 0x7FFFFFFF)
+                                  : static_cast<int>(blockIdx.x) * kTilesPerCta + warp / kWarpsPerTile;
     const int tile = unit * kRowTiles;  // the unit's first 16-row tile
     const int tiles = (n + 15) / 16;
     const int m0 = blockIdx.y * kM;
     const int m_tiles = min(kMTiles, (m_rows - m0 + kMTile - 1) / kMTile);
     const int chunks = (k + kChunkK - 1) / kChunkK;
     // A tile past N (in the last CTA) has no chunks: its warps add zeros.
-    const int c_begin = tile < tiles ? kw * chunks / kWarpsPerTile : 0;
-    const int c_end = tile < tiles ? (kw + 1) * chunks / kWarpsPerTile : 0;
+    const int c_begin = tile < tiles ? kw * chunks / tile_warps : 0;
+    const int c_end = tile < tiles ? (kw + 1) * chunks / tile_warps : 0;
 
     float acc[kRowTiles][kMTiles][4];
 #pragma unroll
@@ -308,7 +350,7 @@ __device__ __forceinline__ void gemm(
         // Rows of at most one scale block per thread (K <= 8192, every row the host sends here):
         // each thread reads its block once, for the amax and the quantization; longer rows are
         // read twice, in grid-stride shares for the amax, then block by block.
-        const bool one_each = ks <= kThreads;
+        const bool one_each = ks <= kCtaThreads;
         uint4_t p0 = {0u, 0u, 0u, 0u}, p1 = {0u, 0u, 0u, 0u};
         if (one_each && static_cast<int>(threadIdx.x) < ks) {
             p0 = row[2 * threadIdx.x];
@@ -319,7 +361,7 @@ __device__ __forceinline__ void gemm(
         if (dynamic) {
             if (threadIdx.x == 0) q_amax = 0u;
             __syncthreads();
-            const u32 mine = one_each ? amax_of_block(p0, p1) : amax_share(a, k, threadIdx.x, kThreads);
+            const u32 mine = one_each ? amax_of_block(p0, p1) : amax_share(a, k, threadIdx.x, kCtaThreads);
             const u32 mx = __reduce_max_sync(0xFFFFFFFFu, mine);
             if (lane == 0 && mx != 0) atomicMax(&q_amax, mx << 16);
             __syncthreads();
@@ -332,11 +374,11 @@ __device__ __forceinline__ void gemm(
                 quantize_one_block<kLinear, kExact>(p0, p1, threadIdx.x, ks, ks, 0, nullptr, nullptr, nullptr, q_row, os_table,
                                                     gs, ok);
         } else {
-            for (int b = threadIdx.x; b < ks; b += kThreads)
+            for (int b = threadIdx.x; b < ks; b += kCtaThreads)
                 quantize_one_block<kLinear, kExact>(row[2 * b], row[2 * b + 1], b, ks, ks, 0, nullptr, nullptr, nullptr, q_row,
                                                     os_table, gs, ok);
         }
-        for (int i = k + 8 * threadIdx.x; i < chunks * kChunkK; i += 8 * kThreads)
+        for (int i = k + 8 * threadIdx.x; i < chunks * kChunkK; i += 8 * kCtaThreads)
             *reinterpret_cast<uint4_t*>(q_row + i) = uint4_t{0u, 0u, 0u, 0u};
         // alpha as gemm_alpha computes it from the quantizer's gs word (NaN when the scale is bad)
         // or from the decode scale.
@@ -393,10 +435,42 @@ __device__ __forceinline__ void gemm(
             p[g + 8] = acc[r][mt][2];
             p[16 + g + 8] = acc[r][mt][3];
         }
-    __syncthreads();
     const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
     const float alpha = kQuantize ? q_alpha : gemm_alpha(a_scale, a_scale_is_gs, w_dec);
-    for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kThreads) {
+    if constexpr (kCluster > 1) {
+        // The cluster's tiles j = rank, rank + kCluster, ... are summed by its CTA `rank`, over
+        // their warps in order, the partial sums of warps in the other CTA read from its shared
+        // memory; no CTA leaves while another may still read its partial sums.
+        cluster_sync();
+        const int rank = cluster_rank();
+        const int mine = (cluster_tiles - rank + kCluster - 1) / kCluster;
+        const int tile_outputs = min(kM, m_rows - m0) * 16;  // the tokens below M only
+        for (int i = threadIdx.x; i < mine * tile_outputs; i += kCtaThreads) {
+            const int j = rank + kCluster * (i / tile_outputs), o = i % tile_outputs;
+            // The warps' sums loaded 8 at a time before they are added (in warp order): the
+            // loads of a batch are in flight together rather than one DSMEM latency each.
+            float sum = 0.0f;
+            const int w_end = (j + 1) * warps_per_tile;
+            for (int w0 = j * warps_per_tile; w0 < w_end; w0 += 8) {
+                float v[8];
+#pragma unroll
+                for (int i = 0; i < 8; ++i) {
+                    const int w = min(w0 + i, w_end - 1);
+                    v[i] = ld_shared_cluster(partial + (w % kCtaWarps) * kM * 16 + o, w / kCtaWarps);
+                }
+#pragma unroll
+                for (int i = 0; i < 8; ++i)
+                    if (w0 + i < w_end) sum = __fadd_rn(sum, v[i]);
+            }
+            const int out_tile = static_cast<int>(blockIdx.x) / kCluster * cluster_tiles + j;
+            const int m = m0 + o / 16, nn = out_tile * 16 + o % 16;
+            if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = gemm_output(sum, alpha, w_nan_rows[out_tile], o % 16);
+        }
+        cluster_sync();
+        return;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kCtaThreads) {
         const int tl = i / outputs, o = i % outputs;  // tl: the CTA's tile (unit tl / kRowTiles)
         const int u = tl / kRowTiles, r = tl % kRowTiles;
         float sum = 0.0f;
@@ -456,6 +530,25 @@ NVFP4_GEMM_QUANTIZING_ENTRY(4)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, NVFP4_TWO_CTAS)
+// m1 and m4 in clusters of two CTAs of 32 warps, one CTA per SM (sm_90 and newer; host:
+// linear/plan.rs `cluster`): the cluster's 64 warps split each of its tiles' K warps_per_tile
+// ways, a tile's warps possibly in both CTAs (and SMs), so that the grid's work per SM evens out
+// where whole tiles per SM would not (448 tiles on 132 SMs: 4 on some, 3 on others; in clusters,
+// 7 per pair of SMs). The partial sums are read across the cluster's shared memory in a fixed
+// order: deterministic, no workspace, no atomics.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define NVFP4_GEMM_CLUSTER_ENTRY(suffix, ring_tokens)                                                               \
+    extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(kClusterCtaWarps * 32, 1)               \
+        nvfp4_gemm_##suffix##_c2(const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows,                  \
+                                 const float* w_dec, const u16* a, const float* a_scale, int a_scale_is_gs, u16* d,  \
+                                 int m, int n, int k, int warps_per_tile) {                                          \
+        gemm<1, 1, kRingStages, 1, ring_tokens, false, false, 2>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale,  \
+                                                                 a_scale_is_gs, d, m, n, k, nullptr, nullptr,      \
+                                                                 nullptr, warps_per_tile);                         \
+    }
+NVFP4_GEMM_CLUSTER_ENTRY(m1, 1)
+NVFP4_GEMM_CLUSTER_ENTRY(m4, 4)
+#endif
 NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 1, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 2, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 4, NVFP4_TWO_CTAS)

@@ -128,6 +128,47 @@ impl Kernel {
         })
     }
 
+    /// How many clusters of `cluster_ctas` of this kernel's CTAs, `block` threads each with its
+    /// dynamic shared memory, the device of `stream` holds at once
+    /// (`cuOccupancyMaxActiveClusters`), for a kernel whose cluster shape is compiled in
+    /// (`__cluster_dims__`, sm_90 and newer): a grid of at most that many clusters runs in one
+    /// wave.
+    ///
+    /// # Errors
+    /// [`Error::Driver`] if the query fails (below sm_90, or for a kernel without clusters).
+    pub fn max_active_clusters(
+        &self,
+        stream: &CudaStream,
+        cluster_ctas: u32,
+        block: (u32, u32, u32),
+    ) -> Result<usize> {
+        stream.context().bind_to_thread()?;
+        let config = sys::CUlaunchConfig {
+            gridDimX: cluster_ctas,
+            gridDimY: 1,
+            gridDimZ: 1,
+            blockDimX: block.0,
+            blockDimY: block.1,
+            blockDimZ: block.2,
+            sharedMemBytes: self.dynamic_shared_bytes,
+            hStream: stream.cu_stream(),
+            attrs: std::ptr::null_mut(),
+            numAttrs: 0,
+        };
+        let mut clusters = 0i32;
+        // SAFETY: `config` outlives the call and names no attributes; the function belongs to
+        // the stream's context, bound above.
+        unsafe {
+            sys::cuOccupancyMaxActiveClusters(
+                &raw mut clusters,
+                self.function.cu_function(),
+                &raw const config,
+            )
+        }
+        .result()?;
+        Ok(clusters.max(0) as usize)
+    }
+
     /// cudarc's launch builder for this kernel on `stream`: push the arguments, then launch with a
     /// configuration from [`Kernel::config`]. It collects the arguments in a `Vec`; forward calls
     /// use [`Kernel::launch`] instead, which allocates nothing.

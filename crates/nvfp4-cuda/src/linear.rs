@@ -64,7 +64,7 @@ use crate::quantize::{Quantizer, ScaleSource};
 use crate::registry::KernelRegistry;
 use crate::status::DeviceStatus;
 pub use plan::SMALL_SHARED_GEMM_DEFINES;
-use plan::{GemmDevice, KernelChoice, VARIANTS, variant_index};
+use plan::{CLUSTER_CTAS, GemmDevice, KernelChoice, VARIANTS, variant_index};
 use wgmma::{MIN_M as WGMMA_MIN_M, TILES as WGMMA_TILES, WgmmaPath, tile_index};
 
 mod plan;
@@ -73,8 +73,6 @@ mod wgmma;
 /// The largest M, N and K a layer accepts.
 const MAX_DIM: usize = 1 << 30;
 
-/// Threads per CTA of `gemm.cu` (16 warps).
-const THREADS: u32 = 512;
 /// One `gemm.cu` kernel of a layer, and what [`plan::choose`] chose for it.
 #[derive(Debug)]
 struct GemmKernel {
@@ -311,16 +309,31 @@ impl Linear {
             }
         };
         let sms = device.sm_count()? as usize;
-        let choice = plan::choose(
-            &shape,
-            &GemmDevice {
-                sms,
-                major: device.arch().major(),
-                shared_per_block: device.max_shared_bytes_per_block()?,
-                shared_per_sm: device.max_shared_bytes_per_sm()?,
-            },
-        );
+        let major = device.arch().major();
+        let mut dev = GemmDevice {
+            sms,
+            major,
+            shared_per_block: device.max_shared_bytes_per_block()?,
+            shared_per_sm: device.max_shared_bytes_per_sm()?,
+            pair_clusters: if major >= 9 { sms / CLUSTER_CTAS } else { 0 },
+        };
+        let mut choice = plan::choose(&shape, &dev);
         let module = registry.get("gemm.cu", choice.defines)?;
+        // The cluster kernels' grid counts on half the SMs' worth of clusters at once; where the
+        // driver fits fewer (SMs that do not pair up), choose again with its count.
+        let mut fit = dev.pair_clusters;
+        for k in choice.kernels.iter().filter(|k| k.cluster.is_some()) {
+            let kernel = module.kernel(&k.name, k.shared_bytes)?;
+            fit = fit.min(kernel.max_active_clusters(
+                &stream,
+                CLUSTER_CTAS as u32,
+                (k.threads(), 1, 1),
+            )?);
+        }
+        if fit < dev.pair_clusters {
+            dev.pair_clusters = fit;
+            choice = plan::choose(&shape, &dev);
+        }
         let quantizing = choice.quantizing_m1.filter(|_| mode == GemmMode::W4A4);
         let [k0, k1, k2, k3, k4] = choice.kernels;
         let kernel = |choice: KernelChoice| -> Result<GemmKernel> {
@@ -513,13 +526,21 @@ impl WeightGemm {
         let k = &self.kernels[v];
         Ok((
             v,
-            k.kernel.config(self.grid(&k.choice, m), (THREADS, 1, 1))?,
+            k.kernel
+                .config(self.grid(&k.choice, m), (k.choice.threads(), 1, 1))?,
         ))
     }
 
     /// The grid of a `gemm.cu` kernel over `m` rows: one CTA per units of 16-row weight tiles
     /// and per block of its tokens.
     fn grid(&self, choice: &KernelChoice, m: usize) -> (u32, u32, u32) {
+        if let Some(split) = choice.cluster {
+            return (
+                (split.clusters * CLUSTER_CTAS) as u32,
+                m.div_ceil(choice.tokens) as u32,
+                1,
+            );
+        }
         (
             self.weights
                 .shape
@@ -551,6 +572,8 @@ impl WeightGemm {
         let (v, cfg) = self.variant(m)?;
         let w = self.weights.args(&stream, a_scale)?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+        let kernel = &self.kernels[v];
+        let per_tile = kernel.choice.cluster.map_or(0, |s| s.warps_per_tile as i32);
         let mut args = kernel_args!(
             &w.codes,
             &w.scales,
@@ -562,8 +585,16 @@ impl WeightGemm {
             &out_ptr,
             &mi,
             &ni,
-            &ki
+            &ki,
+            &per_tile
         );
+        // The tile kernels take all but the last argument; the cluster kernels also the warps
+        // per tile.
+        let count = if kernel.choice.cluster.is_some() {
+            12
+        } else {
+            11
+        };
         // nvfp4_gemm_*(const uint4*, const u8*, const u32*, const float*, const u16*, const
         // float*, int, u16*, int, int, int): the packed weights and NaN-row words were sized by
         // PackedShape for (N, K) and uploaded whole; x holds M*K bf16 (16-byte aligned), out M*N
@@ -572,8 +603,11 @@ impl WeightGemm {
         // columns >= N, gives the last CTA's units past N no chunks to read, and has a unit's
         // second tile past N read its first tile's pieces again (never stored); the dynamic
         // shared memory set in Linear::new covers the kernel's rings and partial sums.
+        // nvfp4_gemm_m{1,4}_c2(..., int warps_per_tile): the same, then the warps per tile that
+        // the grid of plan::ClusterSplit::clusters clusters was sized for (its clusters' tiles
+        // cover N; tiles past N get no chunks and store nothing).
         // SAFETY: the arguments as above.
-        unsafe { self.enqueue(&self.kernels[v], &stream, cfg, &mut args) }
+        unsafe { self.enqueue(kernel, &stream, cfg, &mut args[..count]) }
     }
 
     /// W4A4 at M = 1 on `kernel`, the layer's `nvfp4_gemm_m1q`: it quantizes `x`'s one row with
@@ -608,9 +642,10 @@ impl WeightGemm {
         } else {
             (gs_ptr, 0u64)
         };
-        let cfg = kernel
-            .kernel
-            .config(self.grid(&kernel.choice, 1), (THREADS, 1, 1))?;
+        let cfg = kernel.kernel.config(
+            self.grid(&kernel.choice, 1),
+            (kernel.choice.threads(), 1, 1),
+        )?;
         let (mi, ni, ki) = (1i32, n as i32, k as i32);
         let mut args = kernel_args!(
             &w.codes,

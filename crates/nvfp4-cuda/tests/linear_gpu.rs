@@ -86,6 +86,54 @@ fn bits(v: &[bf16]) -> Vec<u16> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+/// Runs `layer` on `m` random rows (seed `seeds.0`) four times, asserting the same bits each
+/// time, then captures `calls` forward calls in a graph, replays it on new rows (seed `seeds.1`)
+/// and asserts the eager call's bits on those rows, which differ from the first rows'.
+fn assert_repeatable(
+    layer: &mut Linear,
+    s: &std::sync::Arc<cudarc::driver::CudaStream>,
+    m: usize,
+    seeds: (u64, u64),
+    calls: usize,
+    what: &str,
+) {
+    let (n, k) = (layer.n(), layer.k());
+    let mut x = s
+        .clone_htod(&Rng::new(seeds.0).vec_bf16(m * k, 1.0))
+        .unwrap();
+    let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+    layer.forward(&x, m, &mut out).unwrap();
+    let first = bits(&s.clone_dtoh(&out).unwrap());
+    for _ in 0..3 {
+        layer.forward(&x, m, &mut out).unwrap();
+        assert_eq!(
+            bits(&s.clone_dtoh(&out).unwrap()),
+            first,
+            "{what}: run to run"
+        );
+    }
+    s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+        .unwrap();
+    for _ in 0..calls {
+        layer.forward(&x, m, &mut out).unwrap();
+    }
+    let graph = s
+        .end_capture(CUgraphInstantiate_flags(0))
+        .unwrap()
+        .expect("a graph");
+    s.memcpy_htod(&Rng::new(seeds.1).vec_bf16(m * k, 3.0), &mut x)
+        .unwrap();
+    graph.launch().unwrap();
+    let replayed = bits(&s.clone_dtoh(&out).unwrap());
+    layer.forward(&x, m, &mut out).unwrap();
+    assert_eq!(
+        replayed,
+        bits(&s.clone_dtoh(&out).unwrap()),
+        "{what}: replay with new data"
+    );
+    assert_ne!(replayed, first, "{what}: new data, new output");
+}
+
 /// Runs one layer on the GPU and checks it against the simulator.
 fn check(
     reg: &KernelRegistry,
@@ -494,6 +542,71 @@ fn w4a4_at_one_row_quantizes_in_the_gemm() {
     }
 }
 
+/// The cluster decode kernels (`nvfp4_gemm_m1_c2`, `_m4_c2`: two CTAs of 32 warps per cluster,
+/// each tile's K split over warps that may lie in both CTAs), on shapes built from the SM count
+/// so that whole tiles per CTA would leave some SMs 4 tiles and others 3 or fewer: K = 9232 (145
+/// chunks, a partial last one) with ragged N, 7 tiles per cluster (a tile's 9 warps in both CTAs
+/// for some), and K = 16400 (257 chunks), 6 tiles per cluster, the last cluster's past N. M = 1 to 4 (m4 zero-fills the ring's tokens
+/// past M), both modes, zero, subnormal and NaN scales, and the same bits on a second call and on
+/// graph replay.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn cluster_decode_kernels() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    let s = dev.stream();
+    let sms = dev.sm_count().unwrap() as usize;
+    let hopper = dev.arch().major() >= 9;
+    for (n, k) in [
+        (16 * (3 * sms + 40) - 3, 9232),
+        (16 * (2 * sms + 70) - 5, 16400),
+    ] {
+        let mut w = Weights::random(n, k, (n ^ k) as u64);
+        let ks = k / BLOCK;
+        // Rows every 37 tiles: a zero block, a subnormal scale, and one NaN scale (row 16 * 37 + 5).
+        for r in (0..n).step_by(16 * 37) {
+            w.scales[r * ks + 1] = 0x00;
+            w.scales[(r + 1).min(n - 1) * ks + ks - 1] = 0x03;
+        }
+        let nan_row = 16 * 37 + 5;
+        w.scales[nan_row * ks + ks / 2] = 0x7F;
+        for m in 1..=4 {
+            let x = Rng::new((m * k) as u64).vec_bf16(m * k, 1.0);
+            for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+                let layer =
+                    Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
+                let name = layer.kernel_name(m);
+                if hopper && !name.starts_with("nvfp4_gemm_m1q") {
+                    let want = if m == 1 {
+                        "nvfp4_gemm_m1_c2"
+                    } else {
+                        "nvfp4_gemm_m4_c2"
+                    };
+                    assert_eq!(name, want, "{n}x{k} M={m} {mode:?}");
+                }
+                let got = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
+                for t in 0..m {
+                    assert!(
+                        got[t * n + nan_row].is_nan(),
+                        "{n}x{k} M={m} {mode:?}: the NaN row"
+                    );
+                }
+            }
+        }
+        for m in [1, 4] {
+            let mut layer = Linear::new(
+                &reg,
+                &w.linear(),
+                GemmMode::W4A16,
+                ActivationScale::Dynamic,
+                m,
+            )
+            .unwrap();
+            assert_repeatable(&mut layer, s, m, (21, 22), 2, &format!("{n}x{k} M={m}"));
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn zero_subnormal_and_nan_scales_and_nan_inputs() {
@@ -536,36 +649,7 @@ fn same_bits_run_to_run_and_graph_replay() {
         .flat_map(|m| [(m, GemmMode::W4A16), (m, GemmMode::W4A4)])
     {
         let mut layer = Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
-        let mut x = s.clone_htod(&Rng::new(14).vec_bf16(m * k, 1.0)).unwrap();
-        let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
-        layer.forward(&x, m, &mut out).unwrap();
-        let first = s.clone_dtoh(&out).unwrap();
-        for _ in 0..3 {
-            layer.forward(&x, m, &mut out).unwrap();
-            assert_eq!(
-                s.clone_dtoh(&out).unwrap(),
-                first,
-                "{mode:?} M={m}: run to run"
-            );
-        }
-        s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-            .unwrap();
-        layer.forward(&x, m, &mut out).unwrap();
-        let graph = s
-            .end_capture(CUgraphInstantiate_flags(0))
-            .unwrap()
-            .expect("a graph");
-        s.memcpy_htod(&Rng::new(15).vec_bf16(m * k, 3.0), &mut x)
-            .unwrap();
-        graph.launch().unwrap();
-        let replayed = s.clone_dtoh(&out).unwrap();
-        layer.forward(&x, m, &mut out).unwrap();
-        assert_eq!(
-            replayed,
-            s.clone_dtoh(&out).unwrap(),
-            "{mode:?} M={m}: replay with new data"
-        );
-        assert_ne!(replayed, first);
+        assert_repeatable(&mut layer, s, m, (14, 15), 1, &format!("{mode:?} M={m}"));
     }
 }
 

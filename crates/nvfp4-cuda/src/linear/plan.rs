@@ -47,6 +47,26 @@ pub(super) struct GemmDevice {
     pub shared_per_block: u32,
     /// One SM's shared memory, in bytes.
     pub shared_per_sm: u32,
+    /// Clusters of the cluster kernels (two CTAs of [`CLUSTER_CTA_WARPS`] warps) that the device
+    /// holds at once: half the SMs on sm_90 and newer until the driver says otherwise
+    /// (`Kernel::max_active_clusters`), 0 below.
+    pub pair_clusters: usize,
+}
+
+/// Warps per CTA of the cluster kernels (`gemm.cu` `kClusterCtaWarps`: one CTA per SM) and CTAs
+/// per cluster (`__cluster_dims__(2, 1, 1)`).
+pub(super) const CLUSTER_CTA_WARPS: usize = 32;
+pub(super) const CLUSTER_CTAS: usize = 2;
+
+/// How a cluster kernel (`nvfp4_gemm_m1_c2`, `_m4_c2`) splits the layer: the cluster's
+/// `CLUSTER_CTAS * CLUSTER_CTA_WARPS` warps take its `64 / warps_per_tile` tiles in order,
+/// `warps_per_tile` warps on each (one slice of K each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ClusterSplit {
+    /// Warps on each 16-row tile.
+    pub warps_per_tile: usize,
+    /// Clusters in the grid: the tiles over `64 / warps_per_tile` per cluster.
+    pub clusters: usize,
 }
 
 /// One variant's kernel.
@@ -67,6 +87,20 @@ pub(super) struct KernelChoice {
     /// next launch's CTAs start only on idle SMs or in place of finished CTAs, never beside a
     /// running one.
     pub fills_sm: bool,
+    /// The cluster kernels' split (then the grid is `CLUSTER_CTAS` CTAs of `CLUSTER_CTA_WARPS`
+    /// warps per cluster, and `units_per_cta` is unused).
+    pub cluster: Option<ClusterSplit>,
+}
+
+impl KernelChoice {
+    /// Threads per CTA: 512 (16 warps), or the cluster kernels' 1024.
+    pub fn threads(&self) -> u32 {
+        if self.cluster.is_some() {
+            (CLUSTER_CTA_WARPS * 32) as u32
+        } else {
+            512
+        }
+    }
 }
 
 /// A layer's `gemm.cu` kernels, in the order of [`VARIANTS`], and the defines the source is
@@ -132,11 +166,28 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
                 smem
             },
             fills_sm: one_per_sm || exclusive,
+            cluster: None,
         }
     };
-    let kernels = VARIANTS.map(kernel);
+    let mut kernels = VARIANTS.map(kernel);
+    let quantizing = quantizing_m1(shape, dev, &kernels[0]);
+    if let Some(split) = cluster_split(shape, dev, per_cta) {
+        for k in kernels.iter_mut().filter(|k| k.tokens <= 4) {
+            let smem = cluster_shared_bytes(k.tokens);
+            if smem <= dev.shared_per_block {
+                *k = KernelChoice {
+                    name: format!("nvfp4_gemm_{}_c2", VARIANTS[variant_index(k.tokens)].1),
+                    units_per_cta: 1,
+                    shared_bytes: smem,
+                    fills_sm: true,
+                    cluster: Some(split),
+                    ..k.clone()
+                };
+            }
+        }
+    }
     GemmChoice {
-        quantizing_m1: quantizing_m1(shape, dev, &kernels[0]),
+        quantizing_m1: quantizing,
         kernels,
         defines: if m24_stages == STAGES {
             &[]
@@ -170,6 +221,49 @@ fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
         per_cta *= 2;
     }
     per_cta
+}
+
+/// The fewest chunks each warp of a cluster kernel takes (its slice of a tile's K). Measured on
+/// the H200 at M = 1, W4A16, against the tile kernels in the same runs: 7168x16384 (28 chunks
+/// per warp) 24.04-24.05 -> 22.99-23.01 µs, 7168x2048 (3.6 per warp) 4.58 -> 5.91 µs: a cluster
+/// kernel's fixed costs (a 1024-thread CTA's start, two cluster barriers, the partial sums read
+/// across the pair) need a long run of chunks per warp to pay off.
+const CLUSTER_MIN_CHUNKS_PER_WARP: usize = 16;
+
+/// The split of the cluster kernels for the m1 and m4 variants, where they even out the work per
+/// SM better than whole tiles per CTA: sm_90 and newer, each cluster's tiles as few as fit the
+/// co-resident clusters, at least [`CLUSTER_MIN_CHUNKS_PER_WARP`] chunks per warp, and the
+/// busiest SM's share (a CTA's 32 warps, a `1 / warps_per_tile` tile each) at least 5% under
+/// the tile kernels' (`per_cta` tiles per CTA, the CTAs spread evenly over the SMs). On the bench
+/// shapes: 7168x16384 (448 tiles: 4 on the busiest SM in CTAs of 2, 3.6 in 64 clusters of 7
+/// tiles, 9 warps each); not 7168x2048 (the same split, 3.6 chunks per warp), 4096x7168 and
+/// 2048x7168 (at most 2 tiles per SM either way) or 24576x1536 (24 tiles per cluster would take
+/// 2 warps each: 16 per SM against 12).
+fn cluster_split(shape: &PackedShape, dev: &GemmDevice, per_cta: usize) -> Option<ClusterSplit> {
+    let warps = CLUSTER_CTAS * CLUSTER_CTA_WARPS;
+    if dev.major < 9 || dev.pair_clusters == 0 {
+        return None;
+    }
+    let per_cluster = shape.tiles.div_ceil(dev.pair_clusters);
+    if per_cluster > warps {
+        return None;
+    }
+    let warps_per_tile = warps / per_cluster;
+    let clusters = shape.tiles.div_ceil(warps / warps_per_tile);
+    let tile_load = per_cta * shape.tiles.div_ceil(per_cta).div_ceil(dev.sms.max(1));
+    // The busiest SM: CLUSTER_CTA_WARPS / warps_per_tile tiles, against tile_load.
+    (20 * CLUSTER_CTA_WARPS < 19 * tile_load * warps_per_tile
+        && shape.chunks >= CLUSTER_MIN_CHUNKS_PER_WARP * warps_per_tile)
+        .then_some(ClusterSplit {
+            warps_per_tile,
+            clusters,
+        })
+}
+
+/// Dynamic shared memory of a cluster kernel of `tokens` ring tokens (1 or 4): the 32 warps'
+/// 4-slot rings, then their partial sums (8 tokens x 16 rows of f32 each).
+fn cluster_shared_bytes(tokens: usize) -> u32 {
+    (CLUSTER_CTA_WARPS * RING_STAGES * (640 + 128 * tokens) + CLUSTER_CTA_WARPS * 8 * 16 * 4) as u32
 }
 
 /// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
@@ -237,6 +331,7 @@ pub(super) fn quantizing_m1(
                 smem
             },
             fills_sm: m1.fills_sm,
+            cluster: None,
         })
 }
 
@@ -264,12 +359,14 @@ mod tests {
     };
 
     const KIB: u32 = 1024;
-    /// The H100 and H200 (132 SMs, 227 KB per block of 228 KB per SM).
+    /// The H100 and H200 (132 SMs, 227 KB per block of 228 KB per SM; 66 clusters of two
+    /// one-per-SM CTAs, as `cuOccupancyMaxActiveClusters` gives on the H200).
     const H100: GemmDevice = GemmDevice {
         sms: 132,
         major: 9,
         shared_per_block: 227 * KIB,
         shared_per_sm: 228 * KIB,
+        pair_clusters: 66,
     };
     /// An A100 (108 SMs, 163 KB per block of 164 KB per SM; no programmatic dependent launch).
     const A100: GemmDevice = GemmDevice {
@@ -277,6 +374,7 @@ mod tests {
         major: 8,
         shared_per_block: 163 * KIB,
         shared_per_sm: 164 * KIB,
+        pair_clusters: 0,
     };
     /// An L40S (sm_89, 142 SMs, 99 KB per block of 100 KB per SM).
     const L40S: GemmDevice = GemmDevice {
@@ -284,6 +382,7 @@ mod tests {
         major: 8,
         shared_per_block: 99 * KIB,
         shared_per_sm: 100 * KIB,
+        pair_clusters: 0,
     };
     /// An RTX Blackwell (sm_120, 170 SMs, 99 KB per block of 100 KB per SM).
     const SM120: GemmDevice = GemmDevice {
@@ -291,6 +390,7 @@ mod tests {
         major: 12,
         shared_per_block: 99 * KIB,
         shared_per_sm: 100 * KIB,
+        pair_clusters: 85,
     };
     /// The DeepSeek-V3 shapes of the bench, and ragged ones.
     const SHAPES: [(usize, usize); 8] = [
@@ -337,10 +437,11 @@ mod tests {
         assert_eq!(m16_ring(&shape(1024, 7168), 132), None); // 64 tiles: half the SMs
     }
 
-    /// On the H100: 7168x16384 takes two tiles per CTA and `m16r2_t2`; its 224 CTAs exceed the
-    /// SMs, so the two-CTA kernels keep their own shared memory (m1: 16 warps x 4 slots x 768 B +
-    /// 8 KB of partial sums; m8: 8 slots of 640 B) and only `m16r2` (its rings, 208 KB, hold the
-    /// partial sums after the loop) and `m24` (8 slots + 24 tokens' partials) fill their SM.
+    /// On the H100: 7168x16384 takes two tiles per CTA, the cluster kernels for up to 4 tokens
+    /// and `m16r2_t2`; its 224 CTAs exceed the SMs, so `m8` keeps its own shared memory (8 slots
+    /// of 640 B + 8 KB of partial sums), and the cluster kernels (32 warps x 4 slots x 768 or
+    /// 1152 B + 16 KB of partial sums), `m16r2` (its rings, 208 KB, hold the partial sums after
+    /// the loop) and `m24` (8 slots + 24 tokens' partials) fill their SM.
     #[test]
     fn hopper_long_k_takes_the_ring_kernel() {
         let c = choose(&shape(7168, 16384), &H100);
@@ -348,17 +449,25 @@ mod tests {
         assert_eq!(
             names(&c.kernels),
             [
-                "nvfp4_gemm_m1_t2",
-                "nvfp4_gemm_m4_t2",
+                "nvfp4_gemm_m1_c2",
+                "nvfp4_gemm_m4_c2",
                 "nvfp4_gemm_m8_t2",
                 "nvfp4_gemm_m16r2_t2",
                 "nvfp4_gemm_m24_t2"
             ]
         );
         let smem: Vec<u32> = c.kernels.iter().map(|k| k.shared_bytes).collect();
-        assert_eq!(smem, [56 * KIB, 80 * KIB, 88 * KIB, 208 * KIB, 104 * KIB]);
+        assert_eq!(smem, [112 * KIB, 160 * KIB, 88 * KIB, 208 * KIB, 104 * KIB]);
         let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
-        assert_eq!(fills, [false, false, false, true, true]);
+        assert_eq!(fills, [true, true, false, true, true]);
+        let split = super::ClusterSplit {
+            warps_per_tile: 9,
+            clusters: 64,
+        };
+        assert_eq!(c.kernels[0].cluster, Some(split));
+        assert_eq!(c.kernels[1].cluster, Some(split));
+        assert_eq!(c.kernels[0].threads(), 1024);
+        assert_eq!(c.kernels[2].threads(), 512);
         assert_eq!((c.kernels[3].row_tiles, c.kernels[3].units_per_cta), (2, 2));
         // 224 CTAs of K = 16384: each SM would quantize 32768 elements, so W4A4 at M = 1 keeps
         // the quantizer launch and m1.
@@ -373,7 +482,8 @@ mod tests {
         for dev in [H100, A100, L40S, SM120] {
             for (n, k) in SHAPES {
                 let c = choose(&shape(n, k), &dev);
-                if let Some(q) = c.quantizing_m1 {
+                // m1's tile kernel, where the cluster kernel has not replaced it.
+                if let Some(q) = c.quantizing_m1.filter(|_| c.kernels[0].cluster.is_none()) {
                     assert_eq!(q.units_per_cta, c.kernels[0].units_per_cta);
                     assert_eq!(q.fills_sm, c.kernels[0].fills_sm);
                     assert!(
@@ -436,6 +546,62 @@ mod tests {
         );
         assert!(c.kernels.iter().all(|k| k.fills_sm));
         assert_eq!(c.kernels[3].name, "nvfp4_gemm_m16r1_t1");
+    }
+
+    /// The cluster kernels take m1 and m4 where whole tiles per CTA leave the busiest SM with 5%
+    /// more than clusters would and each warp gets 16 chunks: on the H100 7168x16384, not the
+    /// other bench shapes; never below sm_90, nor where the driver fits no cluster, nor where
+    /// their shared memory (112 and 160 KB) exceeds a block's (sm_120: the split is there, the
+    /// kernels are not).
+    #[test]
+    fn cluster_kernels_where_tiles_per_sm_are_uneven() {
+        let split = |dev, n, k| {
+            let c = choose(&shape(n, k), &dev);
+            (c.kernels[0].cluster, c.kernels[1].cluster)
+        };
+        // The GPU test's shapes: 436 tiles of 145 chunks (7 per cluster, 9 warps each: 16.1
+        // chunks per warp), 334 tiles of 257 chunks (6 per cluster, 10 warps each).
+        let nine = Some(super::ClusterSplit {
+            warps_per_tile: 9,
+            clusters: 63,
+        });
+        assert_eq!(split(H100, 16 * 436 - 3, 9232), (nine, nine));
+        let ten = Some(super::ClusterSplit {
+            warps_per_tile: 10,
+            clusters: 56,
+        });
+        assert_eq!(split(H100, 16 * 334 - 5, 16400), (ten, ten));
+        // 7168x2048: the same split as 7168x16384, but 3.6 chunks per warp; 9 warps on 143
+        // chunks are 15.9.
+        assert_eq!(split(H100, 7168, 2048), (None, None));
+        assert_eq!(split(H100, 7168, 143 * 64), (None, None));
+        assert!(split(H100, 7168, 144 * 64).0.is_some());
+        for (n, k) in [
+            (2048, 7168),
+            (4096, 7168),
+            (24576, 1536),
+            (130, 1040),
+            (600, 16400),
+        ] {
+            assert_eq!(split(H100, n, k), (None, None), "{n}x{k}");
+        }
+        // Where only 60 clusters fit, 448 tiles take 8 per cluster (8 warps each): 4 tiles on
+        // the busiest SM, as with whole tiles.
+        let few = GemmDevice {
+            pair_clusters: 60,
+            ..H100
+        };
+        assert_eq!(split(few, 7168, 16384), (None, None));
+        let none = GemmDevice {
+            pair_clusters: 0,
+            ..H100
+        };
+        assert_eq!(split(none, 7168, 16384), (None, None));
+        for dev in [A100, L40S, SM120] {
+            for (n, k) in SHAPES {
+                assert_eq!(split(dev, n, k), (None, None), "{n}x{k}");
+            }
+        }
     }
 
     /// sm_80: no ring kernels and no reserved shared memory (no programmatic dependent launch);
