@@ -166,10 +166,14 @@ __device__ __forceinline__ void gemm(
     const int cluster_warp = kCluster > 1 ? cluster_rank() * kCtaWarps + warp : 0;
     const int cluster_tiles = kCluster > 1 ? kCluster * kCtaWarps / warps_per_tile : 0;
     const int kw = (kCluster > 1 ? cluster_warp : warp) % tile_warps;
-    const int unit = kCluster > 1 ? (cluster_warp < cluster_tiles * warps_per_tile
-                                         ? static_cast<int>(blockIdx.x) / kCluster * cluster_tiles + cluster_warp / warps_per_tile
-                                         : 0x7FFFFFFF)
-                                  : static_cast<int>(blockIdx.x) * kTilesPerCta + warp / kWarpsPerTile;
+    const int unit = [&]() -> int {
+        if constexpr (kCluster > 1)
+            return cluster_warp < cluster_tiles * warps_per_tile
+                       ? static_cast<int>(blockIdx.x) / kCluster * cluster_tiles + cluster_warp / warps_per_tile
+                       : 0x7FFFFFFF;
+        else
+            return blockIdx.x * kTilesPerCta + warp / kWarpsPerTile;
+    }();
     const int tile = unit * kRowTiles;  // the unit's first 16-row tile
     const int tiles = (n + 15) / 16;
     const int m0 = blockIdx.y * kM;
@@ -435,13 +439,12 @@ __device__ __forceinline__ void gemm(
             p[g + 8] = acc[r][mt][2];
             p[16 + g + 8] = acc[r][mt][3];
         }
-    const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
-    const float alpha = kQuantize ? q_alpha : gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     if constexpr (kCluster > 1) {
         // The cluster's tiles j = rank, rank + kCluster, ... are summed by its CTA `rank`, over
         // their warps in order, the partial sums of warps in the other CTA read from its shared
         // memory; no CTA leaves while another may still read its partial sums.
         cluster_sync();
+        const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
         const int rank = cluster_rank();
         const int mine = (cluster_tiles - rank + kCluster - 1) / kCluster;
         const int tile_outputs = min(kM, m_rows - m0) * 16;  // the tokens below M only
@@ -470,6 +473,8 @@ __device__ __forceinline__ void gemm(
         return;
     }
     __syncthreads();
+    const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
+    const float alpha = kQuantize ? q_alpha : gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kCtaThreads) {
         const int tl = i / outputs, o = i % outputs;  // tl: the CTA's tile (unit tl / kRowTiles)
         const int u = tl / kRowTiles, r = tl % kRowTiles;
