@@ -457,13 +457,13 @@ __device__ __forceinline__ void gemm(
             for (int w0 = j * warps_per_tile; w0 < w_end; w0 += 8) {
                 float v[8];
 #pragma unroll
-                for (int i = 0; i < 8; ++i) {
-                    const int w = min(w0 + i, w_end - 1);
-                    v[i] = ld_shared_cluster(partial + (w % kCtaWarps) * kM * 16 + o, w / kCtaWarps);
+                for (int b = 0; b < 8; ++b) {
+                    const int w = min(w0 + b, w_end - 1);
+                    v[b] = ld_shared_cluster(partial + (w % kCtaWarps) * kM * 16 + o, w / kCtaWarps);
                 }
 #pragma unroll
-                for (int i = 0; i < 8; ++i)
-                    if (w0 + i < w_end) sum = __fadd_rn(sum, v[i]);
+                for (int b = 0; b < 8; ++b)
+                    if (w0 + b < w_end) sum = __fadd_rn(sum, v[b]);
             }
             const int out_tile = static_cast<int>(blockIdx.x) / kCluster * cluster_tiles + j;
             const int m = m0 + o / 16, nn = out_tile * 16 + o % 16;
@@ -536,7 +536,7 @@ NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, NVFP4_TWO_CTAS)
 // m1 and m4 in clusters of two CTAs of 32 warps, one CTA per SM (sm_90 and newer; host:
-// linear/plan.rs `cluster`): the cluster's 64 warps split each of its tiles' K warps_per_tile
+// linear/plan.rs `cluster_split`): the cluster's 64 warps split each of its tiles' K warps_per_tile
 // ways, a tile's warps possibly in both CTAs (and SMs), so that the grid's work per SM evens out
 // where whole tiles per SM would not (448 tiles on 132 SMs: 4 on some, 3 on others; in clusters,
 // 7 per pair of SMs). The partial sums are read across the cluster's shared memory in a fixed

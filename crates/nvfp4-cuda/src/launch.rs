@@ -135,7 +135,7 @@ impl Kernel {
     /// wave.
     ///
     /// # Errors
-    /// [`Error::Driver`] if the query fails (below sm_90, or for a kernel without clusters).
+    /// [`Error::Driver`] if the query fails (below sm_90, where there are no clusters).
     pub fn max_active_clusters(
         &self,
         stream: &CudaStream,
