@@ -4,12 +4,13 @@
 // in bf16; quantize.cu), so the products are the SPEC's, and alpha = dec_a * dec_w.
 //
 // Entry points (stamped at the bottom): nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4}, 1 or
-// up to 4, 8, 16 or 24 tokens and 1, 2 or 4 units of weight tiles per CTA; m1, m4, m16r1 and
-// m16r2 copy their tokens' activations through the shared-memory ring with the weights, m8 and
-// m24 load theirs from global memory one chunk ahead, m16 right before each chunk's math (see
+// up to 4, 8, 16 or 24 tokens and 1, 2 or 4 units of weight tiles per CTA. m1 loads the weights
+// straight into registers and reads its token's row from shared memory (kDirect); m4, m16r1 and
+// m16r2 copy their tokens' activations through a shared-memory ring with the weights, m8 and m24
+// load theirs from global memory one chunk ahead, m16 right before each chunk's math (see
 // kPrefetch). nvfp4_gemm_m1q_t{1,2,4} (W4A4 at M = 1) is m1 quantizing its input row itself
-// (kQuantize). nvfp4_gemm_m1_c2 and _m4_c2 (sm_90 and newer) are m1 and m4 in clusters of two
-// CTAs of 32 warps, one per SM, each tile's K split over warps of both CTAs (kCluster).
+// (kQuantize). nvfp4_gemm_m4_c2 (sm_90 and newer) is m4 in clusters of two CTAs of 32 warps, one
+// per SM, each tile's K split over warps of both CTAs (kCluster).
 //
 // Operand swap (Marlin's small-M recipe): the weights take the MMA's 16-row "A" slot and the
 // tokens its 8-column "B" slot, so D^T[n, m] is what one mma produces. A warp owns a unit of one
@@ -48,8 +49,9 @@ constexpr int kStages = 8;        // weight chunks in flight per warp (cp.async 
 #define NVFP4_M24_STAGES kStages
 #endif
 constexpr int kClusterCtaWarps = 32;  // warps per CTA of the cluster kernels (one CTA per SM)
-constexpr int kRingStages = 4;    // m1 and m4 (activations in the ring): 4 slots (m4's 1152-byte
-                                  // ones fit no more at two CTAs per SM; m1 measured as fast or faster)
+constexpr int kRingStages = 4;    // m4 and m16r* (activations in the ring): 4 slots (m4's 1152-byte
+                                  // ones fit no more at two CTAs per SM)
+constexpr int kDirectDepth = 4;   // m1 (kDirect): chunks loaded ahead of the math, per lane
 
 // The lane index, read once: a value the compiler keeps in a register rather than recomputing
 // from the thread index inside the loop when registers run short (it did, at 64 registers).
@@ -85,6 +87,20 @@ __device__ __forceinline__ float ld_shared_cluster(const float* p, int rank) {
     return v;
 }
 
+// Loads of the weight stream (read once: no L1 allocation), 16 bytes or one 16-bit word. Not
+// ld.global.nc: ptxas (13.0) places non-coherent loads after griddepcontrol.wait (pdl_wait),
+// which would hold the first chunks' loads back until the previous kernel ends.
+__device__ __forceinline__ uint4_t ld_stream(const uint4_t* p) {
+    uint4_t v;
+    asm("ld.global.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ u32 ld_stream_u16(const u16* p) {
+    unsigned short v;
+    asm("ld.global.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    return v;
+}
+
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -100,15 +116,17 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const u32 (&a)[4], u32 b
 template <int kRingTokens, int kRowTiles>
 constexpr int slot_bytes() { return 640 * kRowTiles + 128 * kRingTokens; }
 
-// kRingTokens (1, 4 or 16): the kernels of up to that many tokens copy their activations through
-// the ring. Otherwise kPrefetch loads a lane's activations one chunk ahead into a second set of
-// registers (hiding the L2 latency in one warp), or, where those registers would keep two CTAs
-// from sharing an SM (m16), right before the chunk's math, leaving the latency to the twice as
-// many warps. kQuantize (W4A4 at M = 1: m1q): the CTA first quantizes the one input row itself,
-// into shared memory, with the quantizer's own functions (nvfp4_quantize.cuh), and the warps
-// take their activations from there: no quantizer launch before the GEMM.
+// kRingTokens (4 or 16): the kernels of up to that many tokens copy their activations through
+// the ring. kDirect (m1): no ring; the weights go straight into registers and the token's row is
+// in shared memory (see there). Otherwise kPrefetch loads a lane's activations one chunk ahead
+// into a second set of registers (hiding the L2 latency in one warp), or, where those registers
+// would keep two CTAs from sharing an SM (m16), right before the chunk's math, leaving the
+// latency to the twice as many warps. kQuantize (W4A4 at M = 1: m1q, a kDirect kernel): the CTA
+// first quantizes the one input row itself, into shared memory, with the quantizer's own
+// functions (nvfp4_quantize.cuh), and the warps take their activations from there: no quantizer
+// launch before the GEMM.
 template <int kMTiles, int kRowTiles, int kStages, int kTilesPerCta, int kRingTokens, bool kPrefetch,
-          bool kQuantize = false, int kCluster = 1>
+          bool kDirect = false, bool kQuantize = false, int kCluster = 1>
 __device__ __forceinline__ void gemm(
     const uint4_t* __restrict__ w_codes, // repacked, see the file comment
     const u8* __restrict__ w_scales,     // repacked, [tile][chunk][lane 32][row g, g + 8]
@@ -131,30 +149,31 @@ __device__ __forceinline__ void gemm(
     static_assert(kRingTokens <= kMTile * kMTiles, "activations in the ring: at most the CTA's tokens");
     static_assert(kRingTokens <= 4 || kRingTokens % 4 == 0, "32 lanes copy 8 pieces of each token");
     static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
-    static_assert(!kQuantize || (kMTiles == 1 && kRowTiles == 1 && kRingTokens == 0 && !kPrefetch),
-                  "kQuantize: one token, its activations in shared memory");
-    static_assert(kCluster == 1 || (kTilesPerCta == 1 && kRowTiles == 1 && !kQuantize),
+    static_assert(!kDirect || (kMTiles == 1 && kRowTiles == 1 && kRingTokens == 0 && !kPrefetch),
+                  "kDirect: one token, its activations in shared memory");
+    static_assert(!kQuantize || kDirect, "kQuantize: the direct loop reads the quantized row");
+    static_assert(kCluster == 1 || (kTilesPerCta == 1 && kRowTiles == 1 && !kDirect),
                   "a cluster's tiles follow warps_per_tile");
-    constexpr bool kActsTaken = kActsInRing || kQuantize;  // activations read in `take`
     // Warps per CTA: kWarps, or kClusterCtaWarps in the cluster kernels (one CTA per SM).
     constexpr int kCtaWarps = kCluster == 1 ? kWarps : kClusterCtaWarps;
     constexpr int kCtaThreads = kCtaWarps * 32;
     constexpr int kM = kMTile * kMTiles;  // tokens per CTA
     constexpr int kSlotBytes = slot_bytes<kRingTokens, kRowTiles>();
     constexpr int kActsOffset = 640 * kRowTiles;  // the activations' place in a slot
+    // Tokens whose partial sums are kept: kDirect computes one (its other mma columns repeat it).
+    constexpr int kSumTokens = kDirect ? 1 : kM;
     // Shared memory: each warp's ring of kStages slots (kRowTiles weight pieces, then any
-    // activations), then the split-K partial sums [kCtaWarps][kRowTiles][kM tokens][16 rows] (f32),
-    // or, where both would not fit an SM's 227 KB (m16r2), the partial sums in the rings' bytes
-    // after the loop.
+    // activations; none in kDirect), then the split-K partial sums [kCtaWarps][kRowTiles][kSumTokens
+    // tokens][16 rows] (f32), or, where both would not fit an SM's 227 KB (m16r2), the partial sums
+    // in the rings' bytes after the loop; then, in kDirect, the token's row (see there).
     extern __shared__ uint4_t smem[];
     const int warp = threadIdx.x / 32, lane = lane_id();
     u8* ring = reinterpret_cast<u8*>(smem) + warp * kStages * kSlotBytes;
-    constexpr int kRingBytes = kCtaWarps * kStages * kSlotBytes;
-    constexpr bool kPartialsInRings = kRingBytes + kCtaWarps * kRowTiles * kM * 16 * 4 > 227 * 1024;
+    constexpr int kRingBytes = kDirect ? 0 : kCtaWarps * kStages * kSlotBytes;
+    constexpr int kPartialBytes = kCtaWarps * kRowTiles * kSumTokens * 16 * 4;
+    constexpr bool kPartialsInRings = kRingBytes + kPartialBytes > 227 * 1024;
     float* partial = reinterpret_cast<float*>(reinterpret_cast<u8*>(smem) + (kPartialsInRings ? 0 : kRingBytes));
-    // kQuantize: the quantized row's exact bf16 values, [roundup(K, 64)] (zero past K), after the
-    // partial sums.
-    u16* q_row = reinterpret_cast<u16*>(reinterpret_cast<u8*>(smem) + kRingBytes + kCtaWarps * kRowTiles * kM * 16 * 4);
+    u8* after_partials = reinterpret_cast<u8*>(smem) + kRingBytes + kPartialBytes;
     const int g = lane / 4, t = lane % 4;
     // kTilesPerCta units of kRowTiles 16-row tiles per CTA, kWarpsPerTile warps on each (warp kw
     // of a unit takes its K slice kw for all the unit's tiles, so the tiles share the warp's
@@ -189,98 +208,8 @@ __device__ __forceinline__ void gemm(
 #pragma unroll
         for (int i = 0; i < kMTiles; ++i) acc[r][i][0] = acc[r][i][1] = acc[r][i][2] = acc[r][i][3] = 0.0f;
 
-    // Weights go through the ring in chunk order: every lane copies its 16 fragment bytes, and 4 of
-    // the chunk's 64 scale bytes (lanes 0..15; lanes 16..31 zero-fill the slot's spare bytes).
-    // Running source pointers (of the unit's first tile; its next tiles lie tile_step pieces on,
-    // or, past the last tile of N, on the first one again: read, never stored), 32-bit ring
-    // addresses.
-    const long long piece = static_cast<long long>(tile) * chunks + c_begin;  // [tile][chunk] (pack.rs)
-    const long long tile_step = kRowTiles > 1 && tile + 1 < tiles ? static_cast<long long>(chunks) : 0LL;
-    const u8* w_src = reinterpret_cast<const u8*>(w_codes) + piece * 512 + lane * 16;
-    const u8* s_src = w_scales + piece * 64 + (lane % 16) * 4;
-    const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
-    const u32 s_bytes = lane < 16 ? 4u : 0u;
-    // kActsInRing: lane l copies piece j = l % 8 (columns 8 j .. 8 j + 7) of the chunk for the
-    // tokens m0 + l / 8 + 4 i (i < kActCopies) below kRingTokens, zero past K and past M, from a
-    // running pointer (token m0 + l / 8) at chunk next_issue. A token r's 128 bytes lie in the
-    // slot with piece j at 16 (j ^ r % 8) where more than 4 tokens travel (kSwizzle), so that
-    // the 8 lanes of a shared-memory phase in `take` (two tokens, four pieces each) hit distinct
-    // banks; up to 4 tokens keep piece j at 16 j (the m1 and m4 kernels, at 64 registers, have
-    // none to spare for the arithmetic).
-    constexpr int kActCopies = kRingTokens > 4 ? kRingTokens / 4 : 1;
-    constexpr int kSwizzle = kRingTokens > 4 ? 7 : 0;  // piece j of token r at j ^ (r & kSwizzle)
-    const int a_piece = (lane % 8) ^ (lane / 8 & kSwizzle);  // of token l / 8 (i = 0)
-    const u32 ring_a = shared_address(ring) + kActsOffset + (kSwizzle ? 128 * (lane / 8) + 16 * a_piece : 16 * lane);
-    // Tokens l / 8 + 4 i of odd i (l / 8 < 4): piece j ^ (l / 8) ^ 4, 64 bytes on or back.
-    const int a_odd = kSwizzle ? (a_piece & 4 ? -64 : 64) : 0;
-    const int a_col = 8 * (lane % 8), a_token = m0 + lane / 8;
-    const bool a_copies = lane < 8 * kRingTokens && a_token < m_rows;
-    const u16* a_src = a + (a_copies ? static_cast<long long>(a_token) * k : 0LL) + static_cast<long long>(c_begin) * kChunkK + a_col;
-    const int a_chunks = a_copies ? (k - a_col + kChunkK - 1) / kChunkK : 0;  // chunks whose lane columns are inside K
-    const long long a_step = 4LL * k;  // token a_token + 4 i to a_token + 4 (i + 1)
-    // Chunk c's weight copies, and (kActsInRing) its activation copies, into slot c % kStages;
-    // each call moves its running pointers one chunk on.
-    auto issue_weights = [&](int c) {
-        if (c < c_end) {
-            const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-#pragma unroll
-            for (int r = 0; r < kRowTiles; ++r) {
-                cp_async_16(ring_w + slot + 640 * r, w_src + r * tile_step * 512);
-                cp_async_4(ring_s + slot + 640 * r, s_src + r * tile_step * 64, s_bytes);
-            }
-            w_src += 512;
-            s_src += 64;
-        }
-    };
-    auto issue_acts = [&](int c) {
-        if (kActsInRing && c < c_end) {
-            if (lane < 8 * kRingTokens) {
-                const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
-#pragma unroll
-                for (int i = 0; i < kActCopies; ++i) {
-                    // Else zero-fill, from a valid address.
-                    const bool in = c < a_chunks && (i == 0 || a_token + 4 * i < m_rows);
-                    cp_async_16(ring_a + slot + 512 * i + (i % 2 ? a_odd : 0), in ? a_src + i * a_step : a, in ? 16u : 0u);
-                }
-            }
-            a_src += kChunkK;
-        }
-    };
-    int next_issue = c_begin + kStages - 1;  // after the prologue below
-    auto issue = [&]() {
-        issue_weights(next_issue);
-        issue_acts(next_issue);
-        cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
-        ++next_issue;
-    };
-    // The lane's activation rows (token m0 + 8 mt + g), or null past M: such a lane's B words
-    // stay zero (set once below), and its mma column is never stored anyway.
-    const u16* a_row[kMTiles];
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt) {
-        const int m = m0 + mt * kMTile + g;
-        a_row[mt] = m < m_rows ? a + static_cast<long long>(m) * k + 16 * t : nullptr;
-    }
-    const int full_chunks = k / kChunkK;  // chunks with no column past K
-    // The lane's 16 activation columns of chunk c (one scale block, see the file comment) as 8
-    // bf16x2 words: b0, b1 of steps 0..3, in order. Columns past K (only in a last, partial chunk)
-    // read as zero.
-    auto load_acts = [&](int c, u32 (&b)[kMTiles][8]) {
-        const bool in_k = c < full_chunks || c * kChunkK + 16 * t < k;
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-            if (kMTiles > 1 && mt >= m_tiles) break;  // m8: always one tile
-            if (a_row[mt] == nullptr) continue;
-            uint4_t lo = {0u, 0u, 0u, 0u}, hi = {0u, 0u, 0u, 0u};
-            if (in_k) {
-                const uint4_t* p = reinterpret_cast<const uint4_t*>(a_row[mt] + c * kChunkK);
-                lo = p[0];
-                hi = p[1];
-            }
-            b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
-            b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
-        }
-    };
+    // The unit's first chunk: piece [tile][chunk] of the packed weights (pack.rs).
+    const long long piece = static_cast<long long>(tile) * chunks + c_begin;
     // A chunk's weights of the unit's tiles: codes and the two unpacked scale pairs per tile.
     struct Weights {
         uint4_t w[kRowTiles];
@@ -298,146 +227,313 @@ __device__ __forceinline__ void gemm(
                     if (kMTiles == 1 || mt < m_tiles) mma_bf16(acc[r][mt], frag[s], b[mt][2 * s], b[mt][2 * s + 1]);
         }
     };
-    auto take = [&](int c, Weights& x, u32 (&b)[kMTiles][8]) {
-        const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+    __shared__ float q_alpha;  // kQuantize: kept in shared memory, not in a register through the loop
+    if constexpr (kDirect) {
+        // kDirect (m1, m1q): each lane loads its 16 code bytes and its two scale bytes of every
+        // chunk straight from global memory into registers, kStages (kDirectDepth) chunks ahead
+        // of the math, and reads the token's columns from shared memory: this warp's slice of
+        // the row, copied once after pdl_wait (or kQuantize: the whole row, quantized by the
+        // CTA). No ring, so no slot addresses, copy groups or warp barriers per chunk: 75
+        // instructions per chunk on sm_90a against the ring's 117. Every lane reads the token's
+        // columns, so all 8 mma columns hold token 0's sums (only column 0 is kept).
+        constexpr int kDepth = kStages;
+        const int n_chunks = c_end - c_begin;
+        const uint4_t* w_src = w_codes + piece * 32 + lane;  // 32 lanes x 16 bytes per chunk
+        const u16* s_src = reinterpret_cast<const u16*>(w_scales) + piece * 32 + lane;
+        uint4_t wq[kDepth];
+        u32 sq[kDepth];
+        pdl_launch_dependents();
 #pragma unroll
-        for (int r = 0; r < kRowTiles; ++r) {
-            x.w[r] = *reinterpret_cast<const uint4_t*>(slot + 640 * r + lane * 16);
-            e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 640 * r + 512 + 2 * lane), x.sq_lo[r], x.sq_hi[r]);
+        for (int j = 0; j < kDepth; ++j)
+            if (j < n_chunks) {
+                wq[j] = ld_stream(w_src + 32 * j);
+                sq[j] = ld_stream_u16(s_src + 32 * j);
+            }
+        pdl_wait();
+        const u16* row;  // the token's columns of chunk c at row + 64 (c - c_begin)
+        if constexpr (kQuantize) {
+            // The input row quantized by the whole CTA while the first weight chunks land, as
+            // quantize.cu's one-CTA kernel does it (the same amax, encode scale, table of output
+            // scales and blocks, so the same bits), into q_row ([roundup(K, 64)] bf16, zero past
+            // K), and alpha from the CTA's own encode scale (CTA 0 also writes it to gs_out, and
+            // the status bit of a bad scale, as the quantizer).
+            u16* q_row = reinterpret_cast<u16*>(after_partials);
+            __shared__ u32 q_amax;
+            __shared__ float os_table[128];
+            const bool dynamic = a_scale_is_gs != 0;
+            const int ks = k / kBlock;
+            const uint4_t* x_row = reinterpret_cast<const uint4_t*>(a);
+            // Rows of at most one scale block per thread (K <= 8192, every row the host sends here):
+            // each thread reads its block once, for the amax and the quantization; longer rows are
+            // read twice, in grid-stride shares for the amax, then block by block.
+            const bool one_each = ks <= kCtaThreads;
+            uint4_t p0 = {0u, 0u, 0u, 0u}, p1 = {0u, 0u, 0u, 0u};
+            if (one_each && static_cast<int>(threadIdx.x) < ks) {
+                p0 = x_row[2 * threadIdx.x];
+                p1 = x_row[2 * threadIdx.x + 1];
+            }
+            float gs;
+            bool ok;
+            if (dynamic) {
+                if (threadIdx.x == 0) q_amax = 0u;
+                __syncthreads();
+                const u32 mine = one_each ? amax_of_block(p0, p1) : amax_share(a, k, threadIdx.x, kCtaThreads);
+                const u32 mx = __reduce_max_sync(0xFFFFFFFFu, mine);
+                if (lane == 0 && mx != 0) atomicMax(&q_amax, mx << 16);
+                __syncthreads();
+                ok = quantizer_setup<true>(nullptr, &q_amax, gs_out, status, gs, os_table);
+            } else {
+                ok = quantizer_setup<false>(gs_in, nullptr, nullptr, status, gs, os_table);
+            }
+            if (one_each) {
+                if (static_cast<int>(threadIdx.x) < ks)
+                    quantize_one_block<kLinear, kExact>(p0, p1, threadIdx.x, ks, ks, 0, nullptr, nullptr, nullptr, q_row, os_table,
+                                                        gs, ok);
+            } else {
+                for (int b = threadIdx.x; b < ks; b += kCtaThreads)
+                    quantize_one_block<kLinear, kExact>(x_row[2 * b], x_row[2 * b + 1], b, ks, ks, 0, nullptr, nullptr, nullptr, q_row,
+                                                        os_table, gs, ok);
+            }
+            for (int i = k + 8 * threadIdx.x; i < chunks * kChunkK; i += 8 * kCtaThreads)
+                *reinterpret_cast<uint4_t*>(q_row + i) = uint4_t{0u, 0u, 0u, 0u};
+            // alpha as gemm_alpha computes it from the quantizer's gs word (NaN when the scale is bad)
+            // or from the decode scale.
+            if (threadIdx.x == 0)
+                q_alpha = dynamic ? __fmul_rn(__frcp_rn(ok ? gs : bits_f32(0x7FC00000u)), *w_dec) : gemm_alpha(a_scale, 0, w_dec);
+            __syncthreads();
+            row = q_row + c_begin * kChunkK;
+        } else {
+            // This warp's slice of token m0's row (at most ceil(chunks / tile_warps) chunks of 128
+            // bytes per warp), zero past K (a multiple of 16: 8-column pieces are in or out).
+            const int slice_chunks = (chunks + tile_warps - 1) / tile_warps;
+            u16* slice = reinterpret_cast<u16*>(after_partials) + warp * slice_chunks * kChunkK;
+            const u16* src = a + static_cast<long long>(m0) * k + c_begin * kChunkK;
+            for (int i = lane; i < 8 * n_chunks; i += 32) {
+                const bool in = c_begin * kChunkK + 8 * i < k;
+                cp_async_16(shared_address(slice + 8 * i), in ? src + 8 * i : a, in ? 16u : 0u);
+            }
+            cp_async_commit();
+            cp_async_wait<0>();
+            __syncwarp();
+            row = slice;
         }
+        row += 16 * t;  // lane t's 16 columns of each chunk (one scale block)
+        // Chunk j of a round of kDepth: its math on the registers loaded a round before, then the
+        // same registers reloaded with chunk j of the next round (where `reload`), from running
+        // pointers that move a round on at a time.
+        const uint4_t* w_next = w_src + 32 * kDepth;
+        const u16* s_next = s_src + 32 * kDepth;
+        auto chunk = [&](int j, bool reload) {
+            Weights x;
+            x.w[0] = wq[j % kDepth];
+            e4m3x2_unpack(sq[j % kDepth], x.sq_lo[0], x.sq_hi[0]);
+            if (reload) {
+                wq[j % kDepth] = ld_stream(w_next + 32 * j);
+                sq[j % kDepth] = ld_stream_u16(s_next + 32 * j);
+            }
+            const uint4_t lo = *reinterpret_cast<const uint4_t*>(row + j * kChunkK);
+            const uint4_t hi = *reinterpret_cast<const uint4_t*>(row + j * kChunkK + 8);
+            const u32 b[1][8] = {{lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w}};
+            math(x, b);
+        };
+        // Rounds whose reloads all lie inside the slice (two rounds of chunks left at each).
+        for (int rounds = n_chunks / kDepth - 1; rounds > 0; --rounds) {
+#pragma unroll
+            for (int j = 0; j < kDepth; ++j) chunk(j, true);
+            w_next += 32 * kDepth;
+            s_next += 32 * kDepth;
+            row += kDepth * kChunkK;
+        }
+        // The last kDepth .. 2 kDepth - 1 chunks (or all, fewer than kDepth), the first kDepth of
+        // them loaded.
+        const int left = n_chunks < 2 * kDepth ? n_chunks : n_chunks - kDepth * (n_chunks / kDepth - 1);
+#pragma unroll
+        for (int j = 0; j < 2 * kDepth - 1; ++j)
+            if (j < left) chunk(j, j + 1 < kDepth && kDepth + j < left);
+    } else {
+        // Weights go through the ring in chunk order: every lane copies its 16 fragment bytes, and 4 of
+        // the chunk's 64 scale bytes (lanes 0..15; lanes 16..31 zero-fill the slot's spare bytes).
+        // Running source pointers (of the unit's first tile; its next tiles lie tile_step pieces on,
+        // or, past the last tile of N, on the first one again: read, never stored), 32-bit ring
+        // addresses.
+        const long long tile_step = kRowTiles > 1 && tile + 1 < tiles ? static_cast<long long>(chunks) : 0LL;
+        const u8* w_src = reinterpret_cast<const u8*>(w_codes) + piece * 512 + lane * 16;
+        const u8* s_src = w_scales + piece * 64 + (lane % 16) * 4;
+        const u32 ring_w = shared_address(ring) + lane * 16, ring_s = shared_address(ring) + 512 + lane * 4;
+        const u32 s_bytes = lane < 16 ? 4u : 0u;
+        // kActsInRing: lane l copies piece j = l % 8 (columns 8 j .. 8 j + 7) of the chunk for the
+        // tokens m0 + l / 8 + 4 i (i < kActCopies) below kRingTokens, zero past K and past M, from a
+        // running pointer (token m0 + l / 8) at chunk next_issue. A token r's 128 bytes lie in the
+        // slot with piece j at 16 (j ^ r % 8) where more than 4 tokens travel (kSwizzle), so that
+        // the 8 lanes of a shared-memory phase in `take` (two tokens, four pieces each) hit distinct
+        // banks; up to 4 tokens keep piece j at 16 j (the m4 kernels, at 64 registers, have none
+        // to spare for the arithmetic).
+        constexpr int kActCopies = kRingTokens > 4 ? kRingTokens / 4 : 1;
+        constexpr int kSwizzle = kRingTokens > 4 ? 7 : 0;  // piece j of token r at j ^ (r & kSwizzle)
+        const int a_piece = (lane % 8) ^ (lane / 8 & kSwizzle);  // of token l / 8 (i = 0)
+        const u32 ring_a = shared_address(ring) + kActsOffset + (kSwizzle ? 128 * (lane / 8) + 16 * a_piece : 16 * lane);
+        // Tokens l / 8 + 4 i of odd i (l / 8 < 4): piece j ^ (l / 8) ^ 4, 64 bytes on or back.
+        const int a_odd = kSwizzle ? (a_piece & 4 ? -64 : 64) : 0;
+        const int a_col = 8 * (lane % 8), a_token = m0 + lane / 8;
+        const bool a_copies = lane < 8 * kRingTokens && a_token < m_rows;
+        const u16* a_src = a + (a_copies ? static_cast<long long>(a_token) * k : 0LL) + static_cast<long long>(c_begin) * kChunkK + a_col;
+        const int a_chunks = a_copies ? (k - a_col + kChunkK - 1) / kChunkK : 0;  // chunks whose lane columns are inside K
+        const long long a_step = 4LL * k;  // token a_token + 4 i to a_token + 4 (i + 1)
+        // Chunk c's weight copies, and (kActsInRing) its activation copies, into slot c % kStages;
+        // each call moves its running pointers one chunk on.
+        auto issue_weights = [&](int c) {
+            if (c < c_end) {
+                const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+#pragma unroll
+                for (int r = 0; r < kRowTiles; ++r) {
+                    cp_async_16(ring_w + slot + 640 * r, w_src + r * tile_step * 512);
+                    cp_async_4(ring_s + slot + 640 * r, s_src + r * tile_step * 64, s_bytes);
+                }
+                w_src += 512;
+                s_src += 64;
+            }
+        };
+        auto issue_acts = [&](int c) {
+            if (kActsInRing && c < c_end) {
+                if (lane < 8 * kRingTokens) {
+                    const u32 slot = (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+#pragma unroll
+                    for (int i = 0; i < kActCopies; ++i) {
+                        // Else zero-fill, from a valid address.
+                        const bool in = c < a_chunks && (i == 0 || a_token + 4 * i < m_rows);
+                        cp_async_16(ring_a + slot + 512 * i + (i % 2 ? a_odd : 0), in ? a_src + i * a_step : a, in ? 16u : 0u);
+                    }
+                }
+                a_src += kChunkK;
+            }
+        };
+        int next_issue = c_begin + kStages - 1;  // after the prologue below
+        auto issue = [&]() {
+            issue_weights(next_issue);
+            issue_acts(next_issue);
+            cp_async_commit();  // one group per chunk, empty past the end, so the counts stay uniform
+            ++next_issue;
+        };
+        // The lane's activation rows (token m0 + 8 mt + g), or null past M: such a lane's B words
+        // stay zero (set once below), and its mma column is never stored anyway.
+        const u16* a_row[kMTiles];
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
-            if (kQuantize && g == 0) {
-                // The token's columns 16 t .. 16 t + 15 of the chunk (one scale block).
-                const uint4_t* p = reinterpret_cast<const uint4_t*>(q_row + c * kChunkK + 16 * t);
-                const uint4_t lo = p[0], hi = p[1];
-                b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
-                b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
-            } else if (kActsInRing && kMTile * mt + g < kRingTokens) {
-                // Token 8 mt + g's columns 16 t .. 16 t + 15 (lanes of tokens past kRingTokens
-                // keep their zero words).
-                const u8* row = slot + kActsOffset + 1024 * mt;
-                const int lo_at = kSwizzle ? 128 * g + 16 * ((2 * t) ^ g) : 32 * lane;  // 32 lane = 128 g + 32 t
-                const int hi_at = kSwizzle ? 128 * g + 16 * ((2 * t + 1) ^ g) : 32 * lane + 16;
-                const uint4_t lo = *reinterpret_cast<const uint4_t*>(row + lo_at);
-                const uint4_t hi = *reinterpret_cast<const uint4_t*>(row + hi_at);
+            const int m = m0 + mt * kMTile + g;
+            a_row[mt] = m < m_rows ? a + static_cast<long long>(m) * k + 16 * t : nullptr;
+        }
+        const int full_chunks = k / kChunkK;  // chunks with no column past K
+        // The lane's 16 activation columns of chunk c (one scale block, see the file comment) as 8
+        // bf16x2 words: b0, b1 of steps 0..3, in order. Columns past K (only in a last, partial chunk)
+        // read as zero.
+        auto load_acts = [&](int c, u32 (&b)[kMTiles][8]) {
+            const bool in_k = c < full_chunks || c * kChunkK + 16 * t < k;
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                if (kMTiles > 1 && mt >= m_tiles) break;  // m8: always one tile
+                if (a_row[mt] == nullptr) continue;
+                uint4_t lo = {0u, 0u, 0u, 0u}, hi = {0u, 0u, 0u, 0u};
+                if (in_k) {
+                    const uint4_t* p = reinterpret_cast<const uint4_t*>(a_row[mt] + c * kChunkK);
+                    lo = p[0];
+                    hi = p[1];
+                }
                 b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
                 b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
             }
-        }
-    };
+        };
+        auto take = [&](int c, Weights& x, u32 (&b)[kMTiles][8]) {
+            const u8* slot = ring + (static_cast<unsigned>(c) % kStages) * kSlotBytes;
+#pragma unroll
+            for (int r = 0; r < kRowTiles; ++r) {
+                x.w[r] = *reinterpret_cast<const uint4_t*>(slot + 640 * r + lane * 16);
+                e4m3x2_unpack(*reinterpret_cast<const u16*>(slot + 640 * r + 512 + 2 * lane), x.sq_lo[r], x.sq_hi[r]);
+            }
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                if (kActsInRing && kMTile * mt + g < kRingTokens) {
+                    // Token 8 mt + g's columns 16 t .. 16 t + 15 (lanes of tokens past kRingTokens
+                    // keep their zero words).
+                    const u8* row = slot + kActsOffset + 1024 * mt;
+                    const int lo_at = kSwizzle ? 128 * g + 16 * ((2 * t) ^ g) : 32 * lane;  // 32 lane = 128 g + 32 t
+                    const int hi_at = kSwizzle ? 128 * g + 16 * ((2 * t + 1) ^ g) : 32 * lane + 16;
+                    const uint4_t lo = *reinterpret_cast<const uint4_t*>(row + lo_at);
+                    const uint4_t hi = *reinterpret_cast<const uint4_t*>(row + hi_at);
+                    b[mt][0] = lo.x; b[mt][1] = lo.y; b[mt][2] = lo.z; b[mt][3] = lo.w;
+                    b[mt][4] = hi.x; b[mt][5] = hi.y; b[mt][6] = hi.z; b[mt][7] = hi.w;
+                }
+            }
+        };
 
-    // Prologue: the first kStages - 1 chunks' weights, which no earlier kernel writes, are copied
-    // before waiting for the kernel this launch depends on (programmatic dependent launch: this
-    // one may start while that one still runs; see pdl_wait), the activations after. The weight
-    // copies join the first chunk's group, so the group counts stay one per chunk.
-    pdl_launch_dependents();
+        // Prologue: the first kStages - 1 chunks' weights, which no earlier kernel writes, are copied
+        // before waiting for the kernel this launch depends on (programmatic dependent launch: this
+        // one may start while that one still runs; see pdl_wait), the activations after. The weight
+        // copies join the first chunk's group, so the group counts stay one per chunk.
+        pdl_launch_dependents();
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) issue_weights(c_begin + i);
-    pdl_wait();
+        for (int i = 0; i < kStages - 1; ++i) issue_weights(c_begin + i);
+        pdl_wait();
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) {
-        issue_acts(c_begin + i);
-        cp_async_commit();
-    }
-    // kQuantize: the input row quantized by the whole CTA while the first weight chunks land, as
-    // quantize.cu's one-CTA kernel does it (the same amax, encode scale, table of output scales
-    // and blocks, so the same bits), and alpha from the CTA's own encode scale (CTA 0 also writes
-    // it to gs_out, and the status bit of a bad scale, as the quantizer).
-    __shared__ float q_alpha;  // kQuantize: kept in shared memory, not in a register through the loop
-    if constexpr (kQuantize) {
-        __shared__ u32 q_amax;
-        __shared__ float os_table[128];
-        const bool dynamic = a_scale_is_gs != 0;
-        const int ks = k / kBlock;
-        const uint4_t* row = reinterpret_cast<const uint4_t*>(a);
-        // Rows of at most one scale block per thread (K <= 8192, every row the host sends here):
-        // each thread reads its block once, for the amax and the quantization; longer rows are
-        // read twice, in grid-stride shares for the amax, then block by block.
-        const bool one_each = ks <= kCtaThreads;
-        uint4_t p0 = {0u, 0u, 0u, 0u}, p1 = {0u, 0u, 0u, 0u};
-        if (one_each && static_cast<int>(threadIdx.x) < ks) {
-            p0 = row[2 * threadIdx.x];
-            p1 = row[2 * threadIdx.x + 1];
+        for (int i = 0; i < kStages - 1; ++i) {
+            issue_acts(c_begin + i);
+            cp_async_commit();
         }
-        float gs;
-        bool ok;
-        if (dynamic) {
-            if (threadIdx.x == 0) q_amax = 0u;
-            __syncthreads();
-            const u32 mine = one_each ? amax_of_block(p0, p1) : amax_share(a, k, threadIdx.x, kCtaThreads);
-            const u32 mx = __reduce_max_sync(0xFFFFFFFFu, mine);
-            if (lane == 0 && mx != 0) atomicMax(&q_amax, mx << 16);
-            __syncthreads();
-            ok = quantizer_setup<true>(nullptr, &q_amax, gs_out, status, gs, os_table);
-        } else {
-            ok = quantizer_setup<false>(gs_in, nullptr, nullptr, status, gs, os_table);
-        }
-        if (one_each) {
-            if (static_cast<int>(threadIdx.x) < ks)
-                quantize_one_block<kLinear, kExact>(p0, p1, threadIdx.x, ks, ks, 0, nullptr, nullptr, nullptr, q_row, os_table,
-                                                    gs, ok);
-        } else {
-            for (int b = threadIdx.x; b < ks; b += kCtaThreads)
-                quantize_one_block<kLinear, kExact>(row[2 * b], row[2 * b + 1], b, ks, ks, 0, nullptr, nullptr, nullptr, q_row,
-                                                    os_table, gs, ok);
-        }
-        for (int i = k + 8 * threadIdx.x; i < chunks * kChunkK; i += 8 * kCtaThreads)
-            *reinterpret_cast<uint4_t*>(q_row + i) = uint4_t{0u, 0u, 0u, 0u};
-        // alpha as gemm_alpha computes it from the quantizer's gs word (NaN when the scale is bad)
-        // or from the decode scale.
-        if (threadIdx.x == 0)
-            q_alpha = dynamic ? __fmul_rn(__frcp_rn(ok ? gs : bits_f32(0x7FC00000u)), *w_dec) : gemm_alpha(a_scale, 0, w_dec);
-        __syncthreads();
-    }
-    u32 b0[kMTiles][8], b1[kMTiles][8];
+        u32 b0[kMTiles][8], b1[kMTiles][8];
 #pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
+        for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
-        for (int i = 0; i < 8; ++i) b0[mt][i] = b1[mt][i] = 0u;
-    if (kPrefetch && c_begin < c_end) load_acts(c_begin, b0);
-    // Two chunks per iteration: their weights were issued kStages - 1 chunks ahead; activations
-    // are loaded one chunk ahead (kPrefetch), into the buffer the previous chunk's math has
-    // released, or just before the math, or (kActsInRing) read from the slots with the weights.
-    for (int c = c_begin; c < c_end; c += 2) {
-        const bool two = c + 1 < c_end;
-        cp_async_wait<kStages - 3>();  // chunks c and c + 1 have landed (this lane's copies)
-        __syncwarp();                  // and the other lanes' (the scale bytes)
-        Weights x0, x1 = {};
-        take(c, x0, b0);
-        if (two) take(c + 1, x1, b1);
-        __syncwarp();  // every lane has read both slots before they are refilled
-        issue();       // chunk c + kStages - 1, into the slot of chunk c - 1
-        issue();       // chunk c + kStages, into the slot of chunk c
-        if (kPrefetch) {
-            if (two) load_acts(c + 1, b1);
-            math(x0, b0);
-            if (c + 2 < c_end) load_acts(c + 2, b0);
-            if (two) math(x1, b1);
-        } else {
-            if (!kActsTaken) load_acts(c, b0);
-            math(x0, b0);
-            if (two) {
-                if (!kActsTaken) load_acts(c + 1, b0);
-                math(x1, kActsTaken ? b1 : b0);
+            for (int i = 0; i < 8; ++i) b0[mt][i] = b1[mt][i] = 0u;
+        if (kPrefetch && c_begin < c_end) load_acts(c_begin, b0);
+        // Two chunks per iteration: their weights were issued kStages - 1 chunks ahead; activations
+        // are loaded one chunk ahead (kPrefetch), into the buffer the previous chunk's math has
+        // released, or just before the math, or (kActsInRing) read from the slots with the weights.
+        for (int c = c_begin; c < c_end; c += 2) {
+            const bool two = c + 1 < c_end;
+            cp_async_wait<kStages - 3>();  // chunks c and c + 1 have landed (this lane's copies)
+            __syncwarp();                  // and the other lanes' (the scale bytes)
+            Weights x0, x1 = {};
+            take(c, x0, b0);
+            if (two) take(c + 1, x1, b1);
+            __syncwarp();  // every lane has read both slots before they are refilled
+            issue();       // chunk c + kStages - 1, into the slot of chunk c - 1
+            issue();       // chunk c + kStages, into the slot of chunk c
+            if (kPrefetch) {
+                if (two) load_acts(c + 1, b1);
+                math(x0, b0);
+                if (c + 2 < c_end) load_acts(c + 2, b0);
+                if (two) math(x1, b1);
+            } else {
+                if (!kActsInRing) load_acts(c, b0);
+                math(x0, b0);
+                if (two) {
+                    if (!kActsInRing) load_acts(c + 1, b0);
+                    math(x1, kActsInRing ? b1 : b0);
+                }
             }
         }
+        cp_async_wait<0>();
+        if (kPartialsInRings) __syncthreads();  // every warp is done with its ring
     }
-    cp_async_wait<0>();
-    if (kPartialsInRings) __syncthreads();  // every warp is done with its ring
 
     // Split-K reduction: partial[warp][row tile][token][row], summed over each unit's warps in
-    // order.
+    // order (kDirect: token 0's column only, from the lanes of t = 0).
 #pragma unroll
     for (int r = 0; r < kRowTiles; ++r)
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
             if (mt >= m_tiles) break;
-            float* p = partial + ((warp * kRowTiles + r) * kM + mt * kMTile + 2 * t) * 16;
-            p[g] = acc[r][mt][0];
-            p[16 + g] = acc[r][mt][1];
-            p[g + 8] = acc[r][mt][2];
-            p[16 + g + 8] = acc[r][mt][3];
+            float* p = partial + ((warp * kRowTiles + r) * kSumTokens + mt * kMTile + 2 * t) * 16;
+            if (kDirect) {
+                if (t == 0) {
+                    p[g] = acc[r][mt][0];
+                    p[g + 8] = acc[r][mt][2];
+                }
+            } else {
+                p[g] = acc[r][mt][0];
+                p[16 + g] = acc[r][mt][1];
+                p[g + 8] = acc[r][mt][2];
+                p[16 + g + 8] = acc[r][mt][3];
+            }
         }
     if constexpr (kCluster > 1) {
         // The cluster's tiles j = rank, rank + kCluster, ... are summed by its CTA `rank`, over
@@ -447,7 +543,7 @@ __device__ __forceinline__ void gemm(
         const float alpha = gemm_alpha(a_scale, a_scale_is_gs, w_dec);
         const int rank = cluster_rank();
         const int mine = (cluster_tiles - rank + kCluster - 1) / kCluster;
-        const int tile_outputs = min(kM, m_rows - m0) * 16;  // the tokens below M only
+        const int tile_outputs = min(kSumTokens, m_rows - m0) * 16;  // the tokens below M only
         for (int i = threadIdx.x; i < mine * tile_outputs; i += kCtaThreads) {
             const int j = rank + kCluster * (i / tile_outputs), o = i % tile_outputs;
             // The warps' sums loaded 8 at a time before they are added (in warp order): the
@@ -459,7 +555,7 @@ __device__ __forceinline__ void gemm(
 #pragma unroll
                 for (int b = 0; b < 8; ++b) {
                     const int w = min(w0 + b, w_end - 1);
-                    v[b] = ld_shared_cluster(partial + (w % kCtaWarps) * kM * 16 + o, w / kCtaWarps);
+                    v[b] = ld_shared_cluster(partial + (w % kCtaWarps) * kSumTokens * 16 + o, w / kCtaWarps);
                 }
 #pragma unroll
                 for (int b = 0; b < 8; ++b)
@@ -473,14 +569,14 @@ __device__ __forceinline__ void gemm(
         return;
     }
     __syncthreads();
-    const int outputs = (kMTiles == 1 ? 1 : m_tiles) * kMTile * 16;  // (token, row) pairs of a tile
+    const int outputs = (kDirect ? 1 : kMTiles == 1 ? kMTile : m_tiles * kMTile) * 16;  // (token, row) pairs of a tile
     const float alpha = kQuantize ? q_alpha : gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kCtaThreads) {
         const int tl = i / outputs, o = i % outputs;  // tl: the CTA's tile (unit tl / kRowTiles)
         const int u = tl / kRowTiles, r = tl % kRowTiles;
         float sum = 0.0f;
         for (int w = u * kWarpsPerTile; w < (u + 1) * kWarpsPerTile; ++w)
-            sum = __fadd_rn(sum, partial[((w * kRowTiles + r) * kM) * 16 + o]);
+            sum = __fadd_rn(sum, partial[((w * kRowTiles + r) * kSumTokens) * 16 + o]);
         const int token = o / 16, row = o % 16, out_tile = blockIdx.x * kTilesPerCta * kRowTiles + tl;
         const int m = m0 + token, nn = out_tile * 16 + row;
         if (m < m_rows && nn < n) d[static_cast<long long>(m) * n + nn] = gemm_output(sum, alpha, w_nan_rows[out_tile < tiles ? out_tile : 0], row);
@@ -502,7 +598,7 @@ __device__ __forceinline__ void gemm(
 // Entry points: nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4} take 1 or up to 4
 // (activations through the ring), 8, 16 or 24 tokens and 1, 2 or 4 units per CTA (more units per
 // CTA for short K, so that each warp still gets a run of chunks). The m1, m4, m8 and (on sm_90)
-// m16 kernels fit 64 registers (two CTAs, 32 warps, per SM; m1 and m4 with 4-slot rings); m24
+// m16 kernels fit 64 registers (two CTAs, 32 warps, per SM; m4 with 4-slot rings); m24
 // runs one CTA per SM, and so do m16r1 and m16r2 (16 tokens' activations through 4-slot rings:
 // 213 KB of shared memory; for long K, where the host picks them, linear.rs m16_ring).
 #define NVFP4_GEMM_ENTRY(suffix, m_tiles, row_tiles, ring_tokens, stages, tiles_per_cta, min_blocks)            \
@@ -514,9 +610,19 @@ __device__ __forceinline__ void gemm(
             w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
-NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 1, NVFP4_TWO_CTAS)
-NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 2, NVFP4_TWO_CTAS)
-NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, NVFP4_TWO_CTAS)
+// m1 (host: linear/plan.rs `direct_m1`): one token, the weights loaded straight into registers
+// (kDirect), the token's row in shared memory, each warp its slice.
+#define NVFP4_GEMM_DIRECT_ENTRY(tiles_per_cta)                                                                   \
+    extern "C" __global__ void __launch_bounds__(kThreads, NVFP4_TWO_CTAS) nvfp4_gemm_m1_t##tiles_per_cta(       \
+        const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
+        const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
+        gemm<1, 1, kDirectDepth, tiles_per_cta, 0, false, true>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, \
+                                                               a_scale_is_gs, d, m, n, k);                        \
+    }
+
+NVFP4_GEMM_DIRECT_ENTRY(1)
+NVFP4_GEMM_DIRECT_ENTRY(2)
+NVFP4_GEMM_DIRECT_ENTRY(4)
 // W4A4 at M = 1 (host: linear/plan.rs `quantizing_m1`): m1 with its input row quantized by each
 // CTA into shared memory (roundup(K, 64) bf16 after the partial sums) instead of by a quantizer
 // launch before it; a_scale_is_gs selects the dynamic scale. M must be 1.
@@ -525,8 +631,9 @@ NVFP4_GEMM_ENTRY(m1, 1, 1, 1, kRingStages, 4, NVFP4_TWO_CTAS)
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* x,     \
         const float* a_scale, int a_scale_is_gs, const float* gs_in, float* gs_out, u32* status, u16* d, int m,   \
         int n, int k) {                                                                                           \
-        gemm<1, 1, kRingStages, tiles_per_cta, 0, false, true>(w_codes, w_scales, w_nan_rows, w_dec, x, a_scale,  \
-                                                               a_scale_is_gs, d, m, n, k, gs_in, gs_out, status); \
+        gemm<1, 1, kDirectDepth, tiles_per_cta, 0, false, true, true>(w_codes, w_scales, w_nan_rows, w_dec, x,     \
+                                                                     a_scale, a_scale_is_gs, d, m, n, k, gs_in,  \
+                                                                     gs_out, status);                           \
     }
 
 NVFP4_GEMM_QUANTIZING_ENTRY(1)
@@ -535,7 +642,7 @@ NVFP4_GEMM_QUANTIZING_ENTRY(4)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 1, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 2, NVFP4_TWO_CTAS)
 NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, NVFP4_TWO_CTAS)
-// m1 and m4 in clusters of two CTAs of 32 warps, one CTA per SM (sm_90 and newer; host:
+// m4 in clusters of two CTAs of 32 warps, one CTA per SM (sm_90 and newer; host:
 // linear/plan.rs `cluster_split`): the cluster's 64 warps split each of its tiles' K warps_per_tile
 // ways, a tile's warps possibly in both CTAs (and SMs), so that the grid's work per SM evens out
 // where whole tiles per SM would not (448 tiles on 132 SMs: 4 on some, 3 on others; in clusters,
@@ -547,11 +654,10 @@ NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, NVFP4_TWO_CTAS)
         nvfp4_gemm_##suffix##_c2(const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows,                  \
                                  const float* w_dec, const u16* a, const float* a_scale, int a_scale_is_gs, u16* d,  \
                                  int m, int n, int k, int warps_per_tile) {                                          \
-        gemm<1, 1, kRingStages, 1, ring_tokens, false, false, 2>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale,  \
-                                                                 a_scale_is_gs, d, m, n, k, nullptr, nullptr,      \
-                                                                 nullptr, warps_per_tile);                         \
+        gemm<1, 1, kRingStages, 1, ring_tokens, false, false, false, 2>(w_codes, w_scales, w_nan_rows, w_dec, a,    \
+                                                                        a_scale, a_scale_is_gs, d, m, n, k,         \
+                                                                        nullptr, nullptr, nullptr, warps_per_tile); \
     }
-NVFP4_GEMM_CLUSTER_ENTRY(m1, 1)
 NVFP4_GEMM_CLUSTER_ENTRY(m4, 4)
 #endif
 NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 1, NVFP4_TWO_CTAS)

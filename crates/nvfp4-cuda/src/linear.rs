@@ -602,8 +602,9 @@ impl WeightGemm {
         // tiles) / units per CTA), ceil(M / tokens per CTA)) and the kernel guards rows >= M and
         // columns >= N, gives the last CTA's units past N no chunks to read, and has a unit's
         // second tile past N read its first tile's pieces again (never stored); the dynamic
-        // shared memory set in Linear::new covers the kernel's rings and partial sums.
-        // nvfp4_gemm_m{1,4}_c2(..., int warps_per_tile): the same, then the warps per tile that
+        // shared memory set in Linear::new covers the kernel's rings (m1: its warps' slices of the
+        // row) and partial sums.
+        // nvfp4_gemm_m4_c2(..., int warps_per_tile): the same, then the warps per tile that
         // the grid of plan::ClusterSplit::clusters clusters was sized for (its clusters' tiles
         // cover N; tiles past N get no chunks and store nothing).
         // SAFETY: the arguments as above.
@@ -668,8 +669,8 @@ impl WeightGemm {
         // `launch`; x holds one row of K bf16 (16-byte aligned), out N bf16; the decode scale,
         // the encode scale (gs_in when static, gs_out, written by CTA 0, when dynamic; the other
         // null) and the status are one word each; the grid covers the tiles as `m1`'s, and the
-        // dynamic shared memory set in Linear::new (plan::quantizing_m1) covers the rings, the
-        // partial sums and the row rounded up to 64 columns.
+        // dynamic shared memory set in Linear::new (plan::quantizing_m1) covers the partial sums
+        // and the row rounded up to 64 columns.
         unsafe { self.enqueue(kernel, &stream, cfg, &mut args) }
     }
 

@@ -542,13 +542,14 @@ fn w4a4_at_one_row_quantizes_in_the_gemm() {
     }
 }
 
-/// The cluster decode kernels (`nvfp4_gemm_m1_c2`, `_m4_c2`: two CTAs of 32 warps per cluster,
-/// each tile's K split over warps that may lie in both CTAs), on shapes built from the SM count
-/// so that whole tiles per CTA would leave some SMs 4 tiles and others 3 or fewer: K = 9232 (145
-/// chunks, a partial last one) with ragged N, 7 tiles per cluster (a tile's 9 warps in both CTAs
-/// for some), and K = 16400 (257 chunks), 6 tiles per cluster, the last cluster's past N. M = 1 to 4 (m4 zero-fills the ring's tokens
-/// past M), both modes, zero, subnormal and NaN scales, and the same bits on a second call and on
-/// graph replay.
+/// The cluster decode kernel (`nvfp4_gemm_m4_c2`: two CTAs of 32 warps per cluster, each tile's
+/// K split over warps that may lie in both CTAs), on shapes built from the SM count so that whole
+/// tiles per CTA would leave some SMs 4 tiles and others 3 or fewer: K = 9232 (145 chunks, a
+/// partial last one) with ragged N, 7 tiles per cluster (a tile's 9 warps in both CTAs for
+/// some), and K = 16400 (257 chunks), 6 tiles per cluster, the last cluster's past N. M = 2 to 4
+/// (m4 zero-fills the ring's tokens past M), and M = 1 on the same shapes (the direct `m1`, not a
+/// cluster kernel), both modes, zero, subnormal and NaN scales, and the same bits on a second
+/// call and on graph replay.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn cluster_decode_kernels() {
@@ -576,13 +577,13 @@ fn cluster_decode_kernels() {
                 let layer =
                     Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
                 let name = layer.kernel_name(m);
-                if hopper && !name.starts_with("nvfp4_gemm_m1q") {
-                    let want = if m == 1 {
-                        "nvfp4_gemm_m1_c2"
-                    } else {
-                        "nvfp4_gemm_m4_c2"
-                    };
-                    assert_eq!(name, want, "{n}x{k} M={m} {mode:?}");
+                if m == 1 {
+                    assert!(
+                        name.starts_with("nvfp4_gemm_m1"),
+                        "{n}x{k} {mode:?}: {name}"
+                    );
+                } else if hopper {
+                    assert_eq!(name, "nvfp4_gemm_m4_c2", "{n}x{k} M={m} {mode:?}");
                 }
                 let got = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
                 for t in 0..m {
@@ -603,6 +604,43 @@ fn cluster_decode_kernels() {
             )
             .unwrap();
             assert_repeatable(&mut layer, s, m, (21, 22), 2, &format!("{n}x{k} M={m}"));
+        }
+    }
+}
+
+/// The direct m1 kernel (`nvfp4_gemm_m1_t*`: weights loaded 4 chunks ahead into registers, the
+/// row in shared memory) on slices of K of 0, 1, 3, 4, 6, 7, 11 and 12 chunks per warp (16 warps
+/// on a tile: K of 1, 54, 105 and 180 chunks; all but 105 end in a partial chunk), either side of
+/// the 4 and 8 chunks where the loop's rounds begin, with ragged N, both modes (W4A4 quantizing
+/// in the GEMM, `m1q`, up to K = 6720), zero, subnormal and NaN scales, and a NaN input, which
+/// makes the whole row NaN.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn direct_m1_on_slices_of_every_length() {
+    let dev = gpu();
+    let reg = KernelRegistry::new(&dev);
+    for k in [48, 64 * 53 + 16, 64 * 105, 64 * 179 + 32] {
+        for n in [40, 600] {
+            let mut w = Weights::random(n, k, (n + 3 * k) as u64);
+            let ks = k / BLOCK;
+            w.scales[ks - 1] = 0x00; // row 0: a zero block
+            w.scales[2 * ks] = 0x02; // row 2: a subnormal scale
+            w.scales[5 * ks + ks / 2] = 0x7F; // row 5: a NaN scale
+            let mut x = Rng::new(k as u64).vec_bf16(k, 1.0);
+            for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+                let layer =
+                    Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, 1).unwrap();
+                let name = layer.kernel_name(1);
+                assert!(
+                    name.starts_with("nvfp4_gemm_m1"),
+                    "{n}x{k} {mode:?}: {name}"
+                );
+                let got = check(&reg, &w, &x, 1, mode, ActivationScale::Dynamic);
+                assert!(got[5].is_nan() && !got[4].is_nan(), "{n}x{k} {mode:?}");
+            }
+            x[k - 1] = bf16::NAN;
+            let got = check(&reg, &w, &x, 1, GemmMode::W4A16, ActivationScale::Dynamic);
+            assert!(got.iter().all(|v| v.is_nan()), "{n}x{k}: a NaN input");
         }
     }
 }

@@ -7,8 +7,10 @@
 use crate::pack::PackedShape;
 
 /// The kernel variants of `gemm.cu`, smallest first: tokens per CTA and the entry-point suffix. A
-/// call takes the first that holds its M. The m1 and m4 kernels copy their tokens' activations
-/// with the weights into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
+/// call takes the first that holds its M. The m1 kernel loads the weights straight into registers
+/// and keeps its token's row in shared memory (see [`direct_shared_bytes`]; where that does not
+/// fit a block, M = 1 takes the m4 kernel); m4 copies its tokens' activations with the weights
+/// into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
 /// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
 /// their math instead of a chunk ahead), except on the 100 KB-per-SM devices, where one CTA is all
 /// their shared memory leaves room for and they take the registers of one; m24 runs one CTA per
@@ -58,7 +60,7 @@ pub(super) struct GemmDevice {
 pub(super) const CLUSTER_CTA_WARPS: usize = 32;
 pub(super) const CLUSTER_CTAS: usize = 2;
 
-/// How a cluster kernel (`nvfp4_gemm_m1_c2`, `_m4_c2`) splits the layer: the cluster's
+/// How the cluster kernel (`nvfp4_gemm_m4_c2`) splits the layer: the cluster's
 /// `CLUSTER_CTAS * CLUSTER_CTA_WARPS` warps take its `64 / warps_per_tile` tiles in order,
 /// `warps_per_tile` warps on each (one slice of K each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,13 +134,21 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
     } else {
         SMALL_M24_STAGES
     };
+    let direct_smem = direct_shared_bytes(shape, 16, 16 / per_cta);
+    let direct_fits = direct_smem <= dev.shared_per_block;
     let kernel = |(tokens, suffix): (usize, &str)| {
+        // M = 1 in the m4 kernel where the direct m1's row slices do not fit.
+        let (tokens, suffix) = if tokens == 1 && !direct_fits {
+            VARIANTS[1]
+        } else {
+            (tokens, suffix)
+        };
         let (name, row_tiles, ring_tokens, units_per_cta) = match ring {
             Some((r, t)) if tokens == 16 => (format!("nvfp4_gemm_m16r{r}_t{t}"), r, 16, t),
             _ => (
                 format!("nvfp4_gemm_{suffix}_t{per_cta}"),
                 1,
-                if tokens <= 4 { tokens } else { 0 },
+                if tokens == 4 { tokens } else { 0 },
                 per_cta,
             ),
         };
@@ -154,7 +164,11 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
             && overlaps
             && exclusive_fits
             && shape.tiles.div_ceil(units_per_cta) <= dev.sms;
-        let smem = shared_bytes(tokens, row_tiles, ring_tokens, stages);
+        let smem = if tokens == 1 {
+            direct_smem
+        } else {
+            shared_bytes(tokens, row_tiles, ring_tokens, stages)
+        };
         KernelChoice {
             name,
             tokens,
@@ -170,9 +184,11 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
         }
     };
     let mut kernels = VARIANTS.map(kernel);
-    let quantizing = quantizing_m1(shape, dev, &kernels[0]);
+    let quantizing = (kernels[0].tokens == 1)
+        .then(|| quantizing_m1(shape, dev, &kernels[0]))
+        .flatten();
     if let Some(split) = cluster_split(shape, dev, per_cta) {
-        for k in kernels.iter_mut().filter(|k| k.tokens <= 4) {
+        for k in kernels.iter_mut().filter(|k| k.tokens == 4) {
             let smem = cluster_shared_bytes(k.tokens);
             if smem <= dev.shared_per_block {
                 *k = KernelChoice {
@@ -260,10 +276,19 @@ fn cluster_split(shape: &PackedShape, dev: &GemmDevice, per_cta: usize) -> Optio
         })
 }
 
-/// Dynamic shared memory of a cluster kernel of `tokens` ring tokens (1 or 4): the 32 warps'
+/// Dynamic shared memory of a cluster kernel of `tokens` ring tokens (m4's 4): the 32 warps'
 /// 4-slot rings, then their partial sums (8 tokens x 16 rows of f32 each).
 fn cluster_shared_bytes(tokens: usize) -> u32 {
     (CLUSTER_CTA_WARPS * RING_STAGES * (640 + 128 * tokens) + CLUSTER_CTA_WARPS * 8 * 16 * 4) as u32
+}
+
+/// Dynamic shared memory of the direct m1 kernels (`gemm.cu` kDirect: `nvfp4_gemm_m1_t*`) of
+/// `warps` warps per CTA, `warps_per_tile` of them splitting each tile's K: their
+/// partial sums (one token's 16 rows of f32 per warp), then each warp's slice of the token's row
+/// (`ceil(chunks / warps_per_tile)` chunks of 64 bf16, 128 bytes). 7168x16384 in CTAs of two
+/// tiles: 1 KB + 16 x 32 x 128 B = 65 KB.
+fn direct_shared_bytes(shape: &PackedShape, warps: usize, warps_per_tile: usize) -> u32 {
+    (warps * 16 * 4 + warps * shape.chunks.div_ceil(warps_per_tile) * 128) as u32
 }
 
 /// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
@@ -301,8 +326,8 @@ const QUANTIZING_MAX_ELEMENTS_PER_SM: usize = 8192;
 
 /// `nvfp4_gemm_m1q` (W4A4 at M = 1): the `m1` kernel (same tiles per CTA, same reserved
 /// shared memory where it fills its SM), with the input row's exact quantized values in shared
-/// memory after the partial sums (`roundup(K, 64)` bf16) instead of 128 bytes per slot in the
-/// ring; each CTA quantizes the row itself, so no quantizer launch precedes it. Where the row
+/// memory after the partial sums (`roundup(K, 64)` bf16) instead of each warp's slice of it;
+/// each CTA quantizes the row itself, so no quantizer launch precedes it. Where the row
 /// fits as many CTAs on an SM as `m1` (at most the two its launch bounds ask for), all CTAs are
 /// resident at once, and each SM quantizes at most [`QUANTIZING_MAX_ELEMENTS_PER_SM`]; else none
 /// (the quantizer then runs before `m1`).
@@ -311,9 +336,9 @@ pub(super) fn quantizing_m1(
     dev: &GemmDevice,
     m1: &KernelChoice,
 ) -> Option<KernelChoice> {
-    let smem = shared_bytes(1, 1, 0, RING_STAGES) + (shape.chunks * 64 * 2) as u32;
+    let smem = (16 * 16 * 4 + shape.chunks * 64 * 2) as u32;
     let per_sm = |bytes: u32| dev.shared_per_sm / (bytes + QUANTIZING_OVERHEAD_BYTES);
-    let m1_smem = shared_bytes(1, 1, 1, RING_STAGES);
+    let m1_smem = direct_shared_bytes(shape, 16, 16 / m1.units_per_cta);
     let ctas = shape.tiles.div_ceil(m1.units_per_cta);
     let resident = per_sm(smem).min(2) as usize * dev.sms;
     (smem + QUANTIZING_OVERHEAD_BYTES <= dev.shared_per_block
@@ -437,11 +462,12 @@ mod tests {
         assert_eq!(m16_ring(&shape(1024, 7168), 132), None); // 64 tiles: half the SMs
     }
 
-    /// On the H100: 7168x16384 takes two tiles per CTA, the cluster kernels for up to 4 tokens
-    /// and `m16r2_t2`; its 224 CTAs exceed the SMs, so `m8` keeps its own shared memory (8 slots
-    /// of 640 B + 8 KB of partial sums), and the cluster kernels (32 warps x 4 slots x 768 or
-    /// 1152 B + 16 KB of partial sums), `m16r2` (its rings, 208 KB, hold the partial sums after
-    /// the loop) and `m24` (8 slots + 24 tokens' partials) fill their SM.
+    /// On the H100: 7168x16384 takes two tiles per CTA, the cluster kernel for 4 tokens and
+    /// `m16r2_t2`; its 224 CTAs exceed the SMs, so `m1` (16 warps' partial sums, 1 KB, and their
+    /// slices of the row, 32 chunks of 128 B each) and `m8` (8 slots of 640 B + 8 KB of partial
+    /// sums) keep their own shared memory, and the cluster kernel (32 warps x 4 slots x 1152 B +
+    /// 16 KB of partial sums), `m16r2` (its rings, 208 KB, hold the partial sums after the loop)
+    /// and `m24` (8 slots + 24 tokens' partials) fill their SM.
     #[test]
     fn hopper_long_k_takes_the_ring_kernel() {
         let c = choose(&shape(7168, 16384), &H100);
@@ -449,7 +475,7 @@ mod tests {
         assert_eq!(
             names(&c.kernels),
             [
-                "nvfp4_gemm_m1_c2",
+                "nvfp4_gemm_m1_t2",
                 "nvfp4_gemm_m4_c2",
                 "nvfp4_gemm_m8_t2",
                 "nvfp4_gemm_m16r2_t2",
@@ -457,17 +483,17 @@ mod tests {
             ]
         );
         let smem: Vec<u32> = c.kernels.iter().map(|k| k.shared_bytes).collect();
-        assert_eq!(smem, [112 * KIB, 160 * KIB, 88 * KIB, 208 * KIB, 104 * KIB]);
+        assert_eq!(smem, [65 * KIB, 160 * KIB, 88 * KIB, 208 * KIB, 104 * KIB]);
         let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
-        assert_eq!(fills, [true, true, false, true, true]);
+        assert_eq!(fills, [false, true, false, true, true]);
         let split = super::ClusterSplit {
             warps_per_tile: 9,
             clusters: 64,
         };
-        assert_eq!(c.kernels[0].cluster, Some(split));
+        assert_eq!(c.kernels[0].cluster, None);
         assert_eq!(c.kernels[1].cluster, Some(split));
-        assert_eq!(c.kernels[0].threads(), 1024);
-        assert_eq!(c.kernels[2].threads(), 512);
+        assert_eq!(c.kernels[0].threads(), 512);
+        assert_eq!(c.kernels[1].threads(), 1024);
         assert_eq!((c.kernels[3].row_tiles, c.kernels[3].units_per_cta), (2, 2));
         // 224 CTAs of K = 16384: each SM would quantize 32768 elements, so W4A4 at M = 1 keeps
         // the quantizer launch and m1.
@@ -475,15 +501,14 @@ mod tests {
     }
 
     /// W4A4 at M = 1 quantizes in the GEMM where each SM quantizes at most 8192 elements (K
-    /// times its CTAs), all CTAs are resident at once and the row fits beside m1's rings at m1's
-    /// CTAs per SM; the same tiles per CTA and reserved shared memory as m1.
+    /// times its CTAs), all CTAs are resident at once and the row fits at m1's CTAs per SM; the
+    /// same tiles per CTA and reserved shared memory as m1.
     #[test]
     fn quantizing_m1_where_the_row_is_cheap_per_sm() {
         for dev in [H100, A100, L40S, SM120] {
             for (n, k) in SHAPES {
                 let c = choose(&shape(n, k), &dev);
-                // m1's tile kernel, where the cluster kernel has not replaced it.
-                if let Some(q) = c.quantizing_m1.filter(|_| c.kernels[0].cluster.is_none()) {
+                if let Some(q) = c.quantizing_m1 {
                     assert_eq!(q.units_per_cta, c.kernels[0].units_per_cta);
                     assert_eq!(q.fills_sm, c.kernels[0].fills_sm);
                     assert!(
@@ -494,8 +519,9 @@ mod tests {
         }
         let on = |dev, n, k| choose(&shape(n, k), &dev).quantizing_m1;
         // The bench shapes on the H100: 2048x7168 (128 CTAs) reserves 120 KB, as m1 does;
-        // 7168x2048 (224 CTAs, 2 per SM: 4096 elements each); not 4096x7168 (256 CTAs: 14336),
-        // 7168x16384 (32768), 24576x1536 (384 CTAs: more than fit at once).
+        // 7168x2048 (224 CTAs, 2 per SM: 4096 elements each; 1 KB of partial sums and the row's
+        // 4 KB); not 4096x7168 (256 CTAs: 14336), 7168x16384 (32768), 24576x1536 (384 CTAs: more
+        // than fit at once).
         let q = on(H100, 2048, 7168).unwrap();
         assert_eq!(
             (q.name.as_str(), q.shared_bytes, q.fills_sm),
@@ -504,17 +530,17 @@ mod tests {
         let q = on(H100, 7168, 2048).unwrap();
         assert_eq!(
             (q.name.as_str(), q.shared_bytes, q.fills_sm),
-            ("nvfp4_gemm_m1q_t2", 52 * KIB, false)
+            ("nvfp4_gemm_m1q_t2", 5 * KIB, false)
         );
         for (n, k) in [(4096, 7168), (7168, 16384), (24576, 1536)] {
             assert_eq!(on(H100, n, k), None, "{n}x{k}");
         }
-        // The GPU test's shapes beyond the bench's: 152 CTAs (two on some SMs, 52 KiB each, no
+        // The GPU test's shapes beyond the bench's: 152 CTAs (two on some SMs, 5 KiB each, no
         // reservation) and 132 CTAs of two units, the last one's second past N.
         let q = on(H100, 16 * 152, 2048).unwrap();
         assert_eq!(
             (q.name.as_str(), q.shared_bytes, q.fills_sm),
-            ("nvfp4_gemm_m1q_t1", 52 * KIB, false)
+            ("nvfp4_gemm_m1q_t1", 5 * KIB, false)
         );
         let q = on(H100, 16 * 263 - 3, 1040).unwrap();
         assert_eq!((q.name.as_str(), q.fills_sm), ("nvfp4_gemm_m1q_t2", true));
@@ -522,7 +548,7 @@ mod tests {
         assert!(on(H100, 1024, 8192).is_some());
         assert!(on(H100, 1024, 8208).is_none());
         assert!(on(A100, 1024, 8192).is_some());
-        // 100 KB-per-SM devices (m1 runs one CTA per SM there): 64 KB at K = 8192 still fits.
+        // 100 KB-per-SM devices (m1 runs one CTA per SM there): 17 KB at K = 8192.
         assert!(on(L40S, 1024, 8192).is_some());
         assert!(on(SM120, 2048, 7168).is_some());
     }
@@ -548,16 +574,16 @@ mod tests {
         assert_eq!(c.kernels[3].name, "nvfp4_gemm_m16r1_t1");
     }
 
-    /// The cluster kernels take m1 and m4 where whole tiles per CTA leave the busiest SM with 5%
-    /// more than clusters would and each warp gets 16 chunks: on the H100 7168x16384, not the
-    /// other bench shapes; never below sm_90, nor where the driver fits no cluster, nor where
-    /// their shared memory (112 and 160 KB) exceeds a block's (sm_120: the split is there, the
-    /// kernels are not).
+    /// The cluster kernel takes m4 (never m1) where whole tiles per CTA leave the busiest SM with
+    /// 5% more than clusters would and each warp gets 16 chunks: on the H100 7168x16384, not the
+    /// other bench shapes; never below sm_90, nor where the driver fits no cluster, nor where its
+    /// shared memory (160 KB) exceeds a block's (sm_120: the split is there, the kernel is not).
     #[test]
     fn cluster_kernels_where_tiles_per_sm_are_uneven() {
         let split = |dev, n, k| {
             let c = choose(&shape(n, k), &dev);
-            (c.kernels[0].cluster, c.kernels[1].cluster)
+            assert_eq!(c.kernels[0].cluster, None);
+            c.kernels[1].cluster
         };
         // The GPU test's shapes: 436 tiles of 145 chunks (7 per cluster, 9 warps each: 16.1
         // chunks per warp), 334 tiles of 257 chunks (6 per cluster, 10 warps each).
@@ -565,17 +591,17 @@ mod tests {
             warps_per_tile: 9,
             clusters: 63,
         });
-        assert_eq!(split(H100, 16 * 436 - 3, 9232), (nine, nine));
+        assert_eq!(split(H100, 16 * 436 - 3, 9232), nine);
         let ten = Some(super::ClusterSplit {
             warps_per_tile: 10,
             clusters: 56,
         });
-        assert_eq!(split(H100, 16 * 334 - 5, 16400), (ten, ten));
+        assert_eq!(split(H100, 16 * 334 - 5, 16400), ten);
         // 7168x2048: the same split as 7168x16384, but 3.6 chunks per warp; 9 warps on 143
         // chunks are 15.9.
-        assert_eq!(split(H100, 7168, 2048), (None, None));
-        assert_eq!(split(H100, 7168, 143 * 64), (None, None));
-        assert!(split(H100, 7168, 144 * 64).0.is_some());
+        assert_eq!(split(H100, 7168, 2048), None);
+        assert_eq!(split(H100, 7168, 143 * 64), None);
+        assert!(split(H100, 7168, 144 * 64).is_some());
         for (n, k) in [
             (2048, 7168),
             (4096, 7168),
@@ -583,7 +609,7 @@ mod tests {
             (130, 1040),
             (600, 16400),
         ] {
-            assert_eq!(split(H100, n, k), (None, None), "{n}x{k}");
+            assert_eq!(split(H100, n, k), None, "{n}x{k}");
         }
         // Where only 60 clusters fit, 448 tiles take 8 per cluster (8 warps each): 4 tiles on
         // the busiest SM, as with whole tiles.
@@ -591,17 +617,35 @@ mod tests {
             pair_clusters: 60,
             ..H100
         };
-        assert_eq!(split(few, 7168, 16384), (None, None));
+        assert_eq!(split(few, 7168, 16384), None);
         let none = GemmDevice {
             pair_clusters: 0,
             ..H100
         };
-        assert_eq!(split(none, 7168, 16384), (None, None));
+        assert_eq!(split(none, 7168, 16384), None);
         for dev in [A100, L40S, SM120] {
             for (n, k) in SHAPES {
-                assert_eq!(split(dev, n, k), (None, None), "{n}x{k}");
+                assert_eq!(split(dev, n, k), None, "{n}x{k}");
             }
         }
+    }
+
+    /// M = 1 takes m4's kernel where the direct m1's row slices exceed a block's shared memory:
+    /// on the H100 at K = 115712 (1808 chunks: 1 KB + 226 KB), not at 1824 chunks; the
+    /// quantizing m1 is then not taken either.
+    #[test]
+    fn m1_falls_back_to_m4_where_its_row_does_not_fit() {
+        let c = choose(&shape(1024, 1808 * 64), &H100);
+        assert_eq!(c.kernels[0].name, "nvfp4_gemm_m1_t1");
+        assert_eq!(c.kernels[0].shared_bytes, 227 * KIB);
+        let c = choose(&shape(1024, 1824 * 64), &H100);
+        // (Here the cluster kernel: 64 tiles of 1824 chunks.)
+        assert_eq!(
+            (c.kernels[0].name.as_str(), c.kernels[0].tokens),
+            ("nvfp4_gemm_m4_c2", 4)
+        );
+        assert_eq!(c.kernels[0], c.kernels[1]);
+        assert_eq!(c.quantizing_m1, None);
     }
 
     /// sm_80: no ring kernels and no reserved shared memory (no programmatic dependent launch);
@@ -648,7 +692,7 @@ mod tests {
                         kernel.shared_bytes <= dev.shared_per_block,
                         "{dev:?} {n}x{k}: {kernel:?}"
                     );
-                    assert_eq!(kernel.tokens, tokens);
+                    assert!(kernel.tokens >= tokens);
                 }
             }
         }
