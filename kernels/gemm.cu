@@ -610,8 +610,9 @@ __device__ __forceinline__ void gemm(
             w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
-// m1 (host: linear/plan.rs `direct_m1`): one token, the weights loaded straight into registers
-// (kDirect), the token's row in shared memory, each warp its slice.
+// m1 (host: linear/plan.rs `direct_shared_bytes`): one token, the weights loaded straight into
+// registers (kDirect), the token's row in shared memory, each warp its slice. M must be 1 (one
+// token block in the grid: the slices are copied from row 0).
 #define NVFP4_GEMM_DIRECT_ENTRY(tiles_per_cta)                                                                   \
     extern "C" __global__ void __launch_bounds__(kThreads, NVFP4_TWO_CTAS) nvfp4_gemm_m1_t##tiles_per_cta(       \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
