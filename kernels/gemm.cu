@@ -5,10 +5,11 @@
 //
 // Entry points (stamped at the bottom): nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4}, 1 or
 // up to 4, 8, 16 or 24 tokens and 1, 2 or 4 units of weight tiles per CTA. m1 loads the weights
-// straight into registers and reads its token's row from shared memory (kDirect); m4, m16r1 and
-// m16r2 copy their tokens' activations through a shared-memory ring with the weights, m8 and m24
-// load theirs from global memory one chunk ahead, m16 right before each chunk's math (see
-// kPrefetch). nvfp4_gemm_m1q_t{1,2,4} (W4A4 at M = 1) is m1 quantizing its input row itself
+// straight into registers and reads its token's row from shared memory (kDirect), m8 loads them
+// the same way and its tokens' activations from global memory one chunk ahead (kDirect with
+// kPrefetch); m4, m16r1 and m16r2 copy their tokens' activations through a shared-memory ring with
+// the weights, m24 loads theirs from global memory one chunk ahead, m16 right before each chunk's
+// math (see kPrefetch). nvfp4_gemm_m1q_t{1,2,4} (W4A4 at M = 1) is m1 quantizing its input row itself
 // (kQuantize). nvfp4_gemm_m4_c2 (sm_90 and newer) is m4 in clusters of two CTAs of 32 warps, one
 // per SM, each tile's K split over warps of both CTAs (kCluster).
 //
@@ -117,8 +118,9 @@ template <int kRingTokens, int kRowTiles>
 constexpr int slot_bytes() { return 640 * kRowTiles + 128 * kRingTokens; }
 
 // kRingTokens (4 or 16): the kernels of up to that many tokens copy their activations through
-// the ring. kDirect (m1): no ring; the weights go straight into registers and the token's row is
-// in shared memory (see there). Otherwise kPrefetch loads a lane's activations one chunk ahead
+// the ring. kDirect (m1, m8): no ring; the weights go straight into registers, and the token's row
+// is in shared memory (m1) or, with kPrefetch (m8), each lane's activations are loaded one chunk
+// ahead (see there). Otherwise kPrefetch loads a lane's activations one chunk ahead
 // into a second set of registers (hiding the L2 latency in one warp), or, where those registers
 // would keep two CTAs from sharing an SM (m16), right before the chunk's math, leaving the
 // latency to the twice as many warps. kQuantize (W4A4 at M = 1: m1q, a kDirect kernel): the CTA
@@ -149,9 +151,11 @@ __device__ __forceinline__ void gemm(
     static_assert(kRingTokens <= kMTile * kMTiles, "activations in the ring: at most the CTA's tokens");
     static_assert(kRingTokens <= 4 || kRingTokens % 4 == 0, "32 lanes copy 8 pieces of each token");
     static_assert(!(kActsInRing && kPrefetch), "no activation registers to prefetch into");
-    static_assert(!kDirect || (kMTiles == 1 && kRowTiles == 1 && kRingTokens == 0 && !kPrefetch),
-                  "kDirect: one token, its activations in shared memory");
-    static_assert(!kQuantize || kDirect, "kQuantize: the direct loop reads the quantized row");
+    static_assert(!kDirect || (kMTiles == 1 && kRowTiles == 1 && kRingTokens == 0),
+                  "kDirect: one mma tile of tokens, one tile of weights, no ring");
+    // kDirect without kPrefetch (m1): one token, its row in shared memory.
+    constexpr bool kRowInShared = kDirect && !kPrefetch;
+    static_assert(!kQuantize || kRowInShared, "kQuantize: the direct loop reads the quantized row");
     static_assert(kCluster == 1 || (kTilesPerCta == 1 && kRowTiles == 1 && !kDirect),
                   "a cluster's tiles follow warps_per_tile");
     // Warps per CTA: kWarps, or kClusterCtaWarps in the cluster kernels (one CTA per SM).
@@ -161,7 +165,7 @@ __device__ __forceinline__ void gemm(
     constexpr int kSlotBytes = slot_bytes<kRingTokens, kRowTiles>();
     constexpr int kActsOffset = 640 * kRowTiles;  // the activations' place in a slot
     // Tokens whose partial sums are kept: kDirect computes one (its other mma columns repeat it).
-    constexpr int kSumTokens = kDirect ? 1 : kM;
+    constexpr int kSumTokens = kRowInShared ? 1 : kM;
     // Shared memory: each warp's ring of kStages slots (kRowTiles weight pieces, then any
     // activations; none in kDirect), then the split-K partial sums [kCtaWarps][kRowTiles][kSumTokens
     // tokens][16 rows] (f32), or, where both would not fit an SM's 227 KB (m16r2), the partial sums
@@ -229,13 +233,14 @@ __device__ __forceinline__ void gemm(
     };
     __shared__ float q_alpha;  // kQuantize: kept in shared memory, not in a register through the loop
     if constexpr (kDirect) {
-        // kDirect (m1, m1q): each lane loads its 16 code bytes and its two scale bytes of every
-        // chunk straight from global memory into registers, kStages (kDirectDepth) chunks ahead
-        // of the math, and reads the token's columns from shared memory: this warp's slice of
-        // the row, copied once after pdl_wait (or kQuantize: the whole row, quantized by the
-        // CTA). No ring, so no slot addresses, copy groups or warp barriers per chunk: 75
-        // instructions per chunk on sm_90a against the ring's 117. Every lane reads the token's
-        // columns, so all 8 mma columns hold token 0's sums (only column 0 is kept).
+        // kDirect (m1, m1q, m8): each lane loads its 16 code bytes and its two scale bytes of
+        // every chunk straight from global memory into registers, kStages (kDirectDepth) chunks
+        // ahead of the math. m1 reads the token's columns from shared memory: this warp's slice
+        // of the row, copied once after pdl_wait (or kQuantize: the whole row, quantized by the
+        // CTA). No ring, so no slot addresses, copy groups or warp barriers per chunk: 75.5
+        // instructions per chunk on sm_90a against the ring's 117. In m1 every lane reads the
+        // token's columns, so all 8 mma columns hold token 0's sums (only column 0 is kept); m8
+        // (kPrefetch) loads each lane's own token, see below.
         constexpr int kDepth = kStages;
         const int n_chunks = c_end - c_begin;
         const uint4_t* w_src = w_codes + piece * 32 + lane;  // 32 lanes x 16 bytes per chunk
@@ -250,8 +255,39 @@ __device__ __forceinline__ void gemm(
                 sq[j] = ld_stream_u16(s_src + 32 * j);
             }
         pdl_wait();
-        const u16* row;  // the token's columns of chunk c at row + 64 (c - c_begin)
-        if constexpr (kQuantize) {
+        const u16* row = nullptr;  // m1: the token's columns of chunk c at row + 64 (c - c_begin)
+        // kPrefetch (m8): lane (g, t) loads token m0 + g's 16 columns of each chunk from global
+        // memory (L1-cached: the warps on this K slice of the SM's other tiles read them too) one
+        // chunk ahead of its math, from a running pointer; a lane of a token past M loads nothing
+        // (its B words stay zero), and a_stop, the row's end, bounds the last, partial chunk of K.
+        const u16* a_lane = a;
+        const u16* a_stop = a;
+        const long long a_tile_step = static_cast<long long>(kMTile) * k;  // token m to m + 8
+        bool a_has_row[kMTiles];
+        u32 b_next[kMTiles][8];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+            a_has_row[mt] = kPrefetch && m0 + kMTile * mt + g < m_rows;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) b_next[mt][i] = 0u;
+        }
+        auto load_b = [&](const u16* p, bool check) {
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt)
+                if (a_has_row[mt] && (!check || p < a_stop)) {
+                    const uint4_t lo = *reinterpret_cast<const uint4_t*>(p + mt * a_tile_step);
+                    const uint4_t hi = *reinterpret_cast<const uint4_t*>(p + mt * a_tile_step + 8);
+                    b_next[mt][0] = lo.x; b_next[mt][1] = lo.y; b_next[mt][2] = lo.z; b_next[mt][3] = lo.w;
+                    b_next[mt][4] = hi.x; b_next[mt][5] = hi.y; b_next[mt][6] = hi.z; b_next[mt][7] = hi.w;
+                }
+        };
+        if constexpr (kPrefetch) {
+            // Token m0 + g's row (of tile 0, which always has it where a later tile does).
+            const long long row_start = static_cast<long long>(a_has_row[0] ? m0 + g : 0) * k;
+            a_lane = a + row_start + c_begin * kChunkK + 16 * t;
+            a_stop = a + row_start + k;
+            if (n_chunks > 0) load_b(a_lane, true);
+        } else if constexpr (kQuantize) {
             // The input row quantized by the whole CTA while the first weight chunks land, as
             // quantize.cu's one-CTA kernel does it (the same amax, encode scale, table of output
             // scales and blocks, so the same bits), into q_row ([roundup(K, 64)] bf16, zero past
@@ -317,13 +353,15 @@ __device__ __forceinline__ void gemm(
             __syncwarp();
             row = slice;
         }
-        row += 16 * t;  // lane t's 16 columns of each chunk (one scale block)
+        if constexpr (kRowInShared) row += 16 * t;  // lane t's 16 columns of each chunk (one scale block)
         // Chunk j of a round of kDepth: its math on the registers loaded a round before, then the
         // same registers reloaded with chunk j of the next round (where `reload`), from running
         // pointers that move a round on at a time.
         const uint4_t* w_next = w_src + 32 * kDepth;
         const u16* s_next = s_src + 32 * kDepth;
-        auto chunk = [&](int j, bool reload) {
+        // next (kPrefetch): load chunk j + 1's activations, checked against a_stop where
+        // `check` (only the tail holds K's last chunk).
+        auto chunk = [&](int j, bool reload, bool next, bool check) {
             Weights x;
             x.w[0] = wq[j % kDepth];
             e4m3x2_unpack(sq[j % kDepth], x.sq_lo[0], x.sq_hi[0]);
@@ -331,25 +369,36 @@ __device__ __forceinline__ void gemm(
                 wq[j % kDepth] = ld_stream(w_next + 32 * j);
                 sq[j % kDepth] = ld_stream_u16(s_next + 32 * j);
             }
-            const uint4_t lo = *reinterpret_cast<const uint4_t*>(row + j * kChunkK);
-            const uint4_t hi = *reinterpret_cast<const uint4_t*>(row + j * kChunkK + 8);
-            const u32 b[1][8] = {{lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w}};
+            u32 b[kMTiles][8];
+            if constexpr (kPrefetch) {
+#pragma unroll
+                for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) b[mt][i] = b_next[mt][i];
+                if (next) load_b(a_lane + (j + 1) * kChunkK, check);
+            } else {
+                const uint4_t lo = *reinterpret_cast<const uint4_t*>(row + j * kChunkK);
+                const uint4_t hi = *reinterpret_cast<const uint4_t*>(row + j * kChunkK + 8);
+                b[0][0] = lo.x; b[0][1] = lo.y; b[0][2] = lo.z; b[0][3] = lo.w;
+                b[0][4] = hi.x; b[0][5] = hi.y; b[0][6] = hi.z; b[0][7] = hi.w;
+            }
             math(x, b);
         };
         // Rounds whose reloads all lie inside the slice (two rounds of chunks left at each).
         for (int rounds = n_chunks / kDepth - 1; rounds > 0; --rounds) {
 #pragma unroll
-            for (int j = 0; j < kDepth; ++j) chunk(j, true);
+            for (int j = 0; j < kDepth; ++j) chunk(j, true, true, false);
             w_next += 32 * kDepth;
             s_next += 32 * kDepth;
-            row += kDepth * kChunkK;
+            if constexpr (kRowInShared) row += kDepth * kChunkK;
+            if constexpr (kPrefetch) a_lane += kDepth * kChunkK;
         }
         // The last kDepth .. 2 kDepth - 1 chunks (or all, fewer than kDepth), the first kDepth of
         // them loaded.
         const int left = n_chunks < 2 * kDepth ? n_chunks : n_chunks - kDepth * (n_chunks / kDepth - 1);
 #pragma unroll
         for (int j = 0; j < 2 * kDepth - 1; ++j)
-            if (j < left) chunk(j, j + 1 < kDepth && kDepth + j < left);
+            if (j < left) chunk(j, j + 1 < kDepth && kDepth + j < left, j + 1 < left, true);
     } else {
         // Weights go through the ring in chunk order: every lane copies its 16 fragment bytes, and 4 of
         // the chunk's 64 scale bytes (lanes 0..15; lanes 16..31 zero-fill the slot's spare bytes).
@@ -430,7 +479,7 @@ __device__ __forceinline__ void gemm(
             const bool in_k = c < full_chunks || c * kChunkK + 16 * t < k;
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt) {
-                if (kMTiles > 1 && mt >= m_tiles) break;  // m8: always one tile
+                if (kMTiles > 1 && mt >= m_tiles) break;
                 if (a_row[mt] == nullptr) continue;
                 uint4_t lo = {0u, 0u, 0u, 0u}, hi = {0u, 0u, 0u, 0u};
                 if (in_k) {
@@ -523,7 +572,7 @@ __device__ __forceinline__ void gemm(
         for (int mt = 0; mt < kMTiles; ++mt) {
             if (mt >= m_tiles) break;
             float* p = partial + ((warp * kRowTiles + r) * kSumTokens + mt * kMTile + 2 * t) * 16;
-            if (kDirect) {
+            if (kRowInShared) {
                 if (t == 0) {
                     p[g] = acc[r][mt][0];
                     p[g + 8] = acc[r][mt][2];
@@ -569,7 +618,7 @@ __device__ __forceinline__ void gemm(
         return;
     }
     __syncthreads();
-    const int outputs = (kDirect ? 1 : kMTiles == 1 ? kMTile : m_tiles * kMTile) * 16;  // (token, row) pairs of a tile
+    const int outputs = (kRowInShared ? 1 : kMTiles == 1 ? kMTile : m_tiles * kMTile) * 16;  // (token, row) pairs of a tile
     const float alpha = kQuantize ? q_alpha : gemm_alpha(a_scale, a_scale_is_gs, w_dec);
     for (int i = threadIdx.x; i < kTilesPerCta * kRowTiles * outputs; i += kCtaThreads) {
         const int tl = i / outputs, o = i % outputs;  // tl: the CTA's tile (unit tl / kRowTiles)
@@ -587,8 +636,9 @@ __device__ __forceinline__ void gemm(
 
 // CTAs per SM that the two-CTA kernels ask their registers for (__launch_bounds__): 2, or 1 on the
 // devices whose SMs have 100 KB of shared memory (sm_86, sm_87, sm_89, sm_120, sm_121), where the
-// rings and partial sums of every one of them (52 KB and up) leave room for only one CTA anyway, so
-// a 64-register cap would cost spills (m8 and m1q on sm_120a: 4-12 bytes) for no occupancy.
+// ring kernels' rings and partial sums (52 KB and up) leave room for only one CTA anyway, so a
+// 64-register cap would cost them spills for no occupancy (the direct kernels take the same
+// bound there: one CTA per SM, up to 128 registers).
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 870 || __CUDA_ARCH__ == 890 || __CUDA_ARCH__ >= 1200)
 #define NVFP4_TWO_CTAS 1
 #else
@@ -597,8 +647,8 @@ __device__ __forceinline__ void gemm(
 
 // Entry points: nvfp4_gemm_{m1,m4,m8,m16,m16r1,m16r2,m24}_t{1,2,4} take 1 or up to 4
 // (activations through the ring), 8, 16 or 24 tokens and 1, 2 or 4 units per CTA (more units per
-// CTA for short K, so that each warp still gets a run of chunks). The m1, m4, m8 and (on sm_90)
-// m16 kernels fit 64 registers (two CTAs, 32 warps, per SM; m4 with 4-slot rings); m24
+// CTA for short K, so that each warp still gets a run of chunks). The m1, m4, m8 (but on sm_100)
+// and (on sm_90) m16 kernels fit 64 registers (two CTAs, 32 warps, per SM; m4 with 4-slot rings); m24
 // runs one CTA per SM, and so do m16r1 and m16r2 (16 tokens' activations through 4-slot rings:
 // 213 KB of shared memory; for long K, where the host picks them, linear.rs m16_ring).
 #define NVFP4_GEMM_ENTRY(suffix, m_tiles, row_tiles, ring_tokens, stages, tiles_per_cta, min_blocks)            \
@@ -606,24 +656,36 @@ __device__ __forceinline__ void gemm(
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
         const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
         gemm<m_tiles, row_tiles, stages, tiles_per_cta, ring_tokens,                                            \
-             ring_tokens == 0 && (m_tiles == 1 || min_blocks == 1)>(                                              \
+             ring_tokens == 0 && min_blocks == 1>(                                                                \
             w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, a_scale_is_gs, d, m, n, k);                          \
     }
 
-// m1 (host: linear/plan.rs `direct_shared_bytes`): one token, the weights loaded straight into
-// registers (kDirect), the token's row in shared memory, each warp its slice. M must be 1 (one
-// token block in the grid: the slices are copied from row 0).
-#define NVFP4_GEMM_DIRECT_ENTRY(tiles_per_cta)                                                                   \
-    extern "C" __global__ void __launch_bounds__(kThreads, NVFP4_TWO_CTAS) nvfp4_gemm_m1_t##tiles_per_cta(       \
+// The direct kernels (kDirect: the weights loaded straight into registers, kDirectDepth chunks
+// ahead). m1 (host: linear/plan.rs `direct_shared_bytes`): one token, its row in shared memory,
+// each warp its slice; M must be 1 (one token block in the grid: the slices are copied from row 0).
+#define NVFP4_GEMM_DIRECT_ENTRY(suffix, prefetch, tiles_per_cta, min_blocks)                                  \
+    extern "C" __global__ void __launch_bounds__(kThreads, min_blocks) nvfp4_gemm_##suffix##_t##tiles_per_cta(   \
         const uint4_t* w_codes, const u8* w_scales, const u32* w_nan_rows, const float* w_dec, const u16* a,     \
         const float* a_scale, int a_scale_is_gs, u16* d, int m, int n, int k) {                                   \
-        gemm<1, 1, kDirectDepth, tiles_per_cta, 0, false, true>(w_codes, w_scales, w_nan_rows, w_dec, a, a_scale, \
-                                                               a_scale_is_gs, d, m, n, k);                        \
+        gemm<1, 1, kDirectDepth, tiles_per_cta, 0, prefetch, true>(w_codes, w_scales, w_nan_rows, w_dec, a,      \
+                                                                  a_scale, a_scale_is_gs, d, m, n, k);           \
     }
 
-NVFP4_GEMM_DIRECT_ENTRY(1)
-NVFP4_GEMM_DIRECT_ENTRY(2)
-NVFP4_GEMM_DIRECT_ENTRY(4)
+NVFP4_GEMM_DIRECT_ENTRY(m1, false, 1, NVFP4_TWO_CTAS)
+NVFP4_GEMM_DIRECT_ENTRY(m1, false, 2, NVFP4_TWO_CTAS)
+NVFP4_GEMM_DIRECT_ENTRY(m1, false, 4, NVFP4_TWO_CTAS)
+// m8 (host: linear/plan.rs `direct_m8_shared_bytes`): up to 8 tokens, the weights loaded straight
+// into registers as in m1, each lane's activations from global memory one chunk ahead (kDirect
+// with kPrefetch). Two CTAs per SM where it fits 64 registers without spilling: on sm_100a it
+// spills at 64 (68 bytes), so there it keeps one CTA per SM (NVFP4_M8_CTAS).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 1000
+#define NVFP4_M8_CTAS 1
+#else
+#define NVFP4_M8_CTAS NVFP4_TWO_CTAS
+#endif
+NVFP4_GEMM_DIRECT_ENTRY(m8, true, 1, NVFP4_M8_CTAS)
+NVFP4_GEMM_DIRECT_ENTRY(m8, true, 2, NVFP4_M8_CTAS)
+NVFP4_GEMM_DIRECT_ENTRY(m8, true, 4, NVFP4_M8_CTAS)
 // W4A4 at M = 1 (host: linear/plan.rs `quantizing_m1`): m1 with its input row quantized by each
 // CTA into shared memory (roundup(K, 64) bf16 after the partial sums) instead of by a quantizer
 // launch before it; a_scale_is_gs selects the dynamic scale. M must be 1.
@@ -661,9 +723,6 @@ NVFP4_GEMM_ENTRY(m4, 1, 1, 4, kRingStages, 4, NVFP4_TWO_CTAS)
     }
 NVFP4_GEMM_CLUSTER_ENTRY(m4, 4)
 #endif
-NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 1, NVFP4_TWO_CTAS)
-NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 2, NVFP4_TWO_CTAS)
-NVFP4_GEMM_ENTRY(m8, 1, 1, 0, kStages, 4, NVFP4_TWO_CTAS)
 // m16 fits two CTAs per SM on sm_90 (64 registers, no spill); the sm_100 compiler spills at 64,
 // so there it keeps one CTA per SM and prefetches, as on the 100 KB-per-SM devices
 // (NVFP4_TWO_CTAS), where one CTA is all that fits.

@@ -1,5 +1,5 @@
 //! The NVFP4 linear layer against cuBLAS BF16 and the roofline, on DeepSeek-V3 projection shapes
-//! (N x K) at M in {1, 4, 16, 32, 64, 128, 256, 1024, 4096}, in both modes. One run measures
+//! (N x K) at M in {1, 4, 8, 16, 32, 64, 128, 256, 1024, 4096}, in both modes. One run measures
 //! everything:
 //! the device's copy and read bandwidths, our `Linear::forward` (W4A4 includes quantizing its input), and
 //! cuBLASLt's BF16 GEMM on the same shape, both timed the same way: by CUDA-graph replay up to
@@ -35,7 +35,7 @@ const SHAPES: [(usize, usize, &str); 5] = [
     (24576, 1536, "24576x1536"),
     (7168, 16384, "7168x16384"),
 ];
-const MS: [usize; 9] = [1, 4, 16, 32, 64, 128, 256, 1024, 4096];
+const MS: [usize; 10] = [1, 4, 8, 16, 32, 64, 128, 256, 1024, 4096];
 /// H100 SXM dense BF16 tensor-core peak (NVIDIA's datasheet figure), for the roofline.
 const PEAK_BF16_FLOPS: f64 = 989.4e12;
 

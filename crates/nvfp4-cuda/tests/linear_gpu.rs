@@ -608,15 +608,17 @@ fn cluster_decode_kernels() {
     }
 }
 
-/// The direct m1 kernel (`nvfp4_gemm_m1_t*`: weights loaded 4 chunks ahead into registers, the
-/// row in shared memory) on slices of K of 0, 1, 3, 4, 6, 7, 11 and 12 chunks per warp (16 warps
-/// on a tile: K of 1, 54, 105 and 180 chunks; all but 105 end in a partial chunk), either side of
-/// the 4 and 8 chunks where the loop's rounds begin, with ragged N, both modes (W4A4 quantizing
-/// in the GEMM, `m1q`, up to K = 6720), zero, subnormal and NaN scales, and a NaN input, which
-/// makes the whole row NaN.
+/// The direct kernels (weights loaded 4 chunks ahead into registers): `nvfp4_gemm_m1_t*` (the
+/// row in shared memory) and `nvfp4_gemm_m8_t*` (5 to 8 tokens, each lane's activations from
+/// global memory a chunk ahead), on slices of K of 0, 1, 3, 4, 6, 7, 11 and 12 chunks per warp
+/// (16 warps on a tile: K of 1, 54, 105 and 180 chunks; all but 105 end in a partial chunk),
+/// either side of the 4 and 8 chunks where the loop's rounds begin, with ragged N, M = 1, 5 and 8
+/// (the mma's columns past M zero), both modes (W4A4 at M = 1 quantizing in the GEMM,
+/// `m1q`, up to K = 6720), zero, subnormal and NaN scales, and a NaN input, which makes its
+/// token's whole row NaN and no other.
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn direct_m1_on_slices_of_every_length() {
+fn direct_kernels_on_slices_of_every_length() {
     let dev = gpu();
     let reg = KernelRegistry::new(&dev);
     for k in [48, 64 * 53 + 16, 64 * 105, 64 * 179 + 32] {
@@ -626,21 +628,37 @@ fn direct_m1_on_slices_of_every_length() {
             w.scales[ks - 1] = 0x00; // row 0: a zero block
             w.scales[2 * ks] = 0x02; // row 2: a subnormal scale
             w.scales[5 * ks + ks / 2] = 0x7F; // row 5: a NaN scale
-            let mut x = Rng::new(k as u64).vec_bf16(k, 1.0);
-            for mode in [GemmMode::W4A16, GemmMode::W4A4] {
-                let layer =
-                    Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, 1).unwrap();
-                let name = layer.kernel_name(1);
+            for m in [1, 5, 8] {
+                let mut x = Rng::new((k + m) as u64).vec_bf16(m * k, 1.0);
+                for mode in [GemmMode::W4A16, GemmMode::W4A4] {
+                    let layer =
+                        Linear::new(&reg, &w.linear(), mode, ActivationScale::Dynamic, m).unwrap();
+                    let name = layer.kernel_name(m);
+                    let expected = match (m, mode) {
+                        (1, GemmMode::W4A4) if k <= 6720 => "nvfp4_gemm_m1q_t",
+                        (1, _) => "nvfp4_gemm_m1_t",
+                        _ => "nvfp4_gemm_m8_t",
+                    };
+                    assert!(name.starts_with(expected), "{n}x{k} M={m} {mode:?}: {name}");
+                    let got = check(&reg, &w, &x, m, mode, ActivationScale::Dynamic);
+                    for t in 0..m {
+                        assert!(
+                            got[t * n + 5].is_nan() && !got[t * n + 4].is_nan(),
+                            "{n}x{k} M={m} {mode:?} token {t}"
+                        );
+                    }
+                }
+                // A NaN in the last token's last column.
+                x[m * k - 1] = bf16::NAN;
+                let got = check(&reg, &w, &x, m, GemmMode::W4A16, ActivationScale::Dynamic);
                 assert!(
-                    name.starts_with("nvfp4_gemm_m1"),
-                    "{n}x{k} {mode:?}: {name}"
+                    got[(m - 1) * n..].iter().all(|v| v.is_nan()),
+                    "{n}x{k} M={m}: a NaN input"
                 );
-                let got = check(&reg, &w, &x, 1, mode, ActivationScale::Dynamic);
-                assert!(got[5].is_nan() && !got[4].is_nan(), "{n}x{k} {mode:?}");
+                for (i, v) in got[..(m - 1) * n].iter().enumerate() {
+                    assert_eq!(v.is_nan(), i % n == 5, "{n}x{k} M={m}: output {i}");
+                }
             }
-            x[k - 1] = bf16::NAN;
-            let got = check(&reg, &w, &x, 1, GemmMode::W4A16, ActivationScale::Dynamic);
-            assert!(got.iter().all(|v| v.is_nan()), "{n}x{k}: a NaN input");
         }
     }
 }

@@ -10,7 +10,9 @@ use crate::pack::PackedShape;
 /// call takes the first that holds its M. The m1 kernel loads the weights straight into registers
 /// and keeps its token's row in shared memory (see [`direct_shared_bytes`]; where that does not
 /// fit a block, M = 1 takes the m4 kernel); m4 copies its tokens' activations with the weights
-/// into the shared-memory ring; the m1, m4, m8 and (on sm_90) m16 kernels fit 64
+/// into the shared-memory ring; m8 loads the weights as m1 does and each lane's activations from
+/// global memory (see [`DIRECT_M8_SHARED_BYTES`]); the m1, m4, m8 (but on sm_100, where m8
+/// takes the registers of one CTA per SM) and (on sm_90) m16 kernels fit 64
 /// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
 /// their math instead of a chunk ahead), except on the 100 KB-per-SM devices, where one CTA is all
 /// their shared memory leaves room for and they take the registers of one; m24 runs one CTA per
@@ -166,6 +168,8 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
             && shape.tiles.div_ceil(units_per_cta) <= dev.sms;
         let smem = if tokens == 1 {
             direct_smem
+        } else if tokens == 8 {
+            DIRECT_M8_SHARED_BYTES
         } else {
             shared_bytes(tokens, row_tiles, ring_tokens, stages)
         };
@@ -246,7 +250,7 @@ fn tiles_per_cta(shape: &PackedShape, sms: usize) -> usize {
 /// across the pair) need a long run of chunks per warp to pay off.
 const CLUSTER_MIN_CHUNKS_PER_WARP: usize = 16;
 
-/// The split of the cluster kernels for the m1 and m4 variants, where they even out the work per
+/// The split of the cluster kernel for the m4 variant, where they even out the work per
 /// SM better than whole tiles per CTA: sm_90 and newer, each cluster's tiles as few as fit the
 /// co-resident clusters, at least [`CLUSTER_MIN_CHUNKS_PER_WARP`] chunks per warp, and the
 /// busiest SM's share (a CTA's 32 warps, a `1 / warps_per_tile` tile each) at least 5% under
@@ -290,6 +294,14 @@ fn cluster_shared_bytes(tokens: usize) -> u32 {
 fn direct_shared_bytes(shape: &PackedShape, warps: usize, warps_per_tile: usize) -> u32 {
     (warps * 16 * 4 + warps * shape.chunks.div_ceil(warps_per_tile) * 128) as u32
 }
+
+/// Dynamic shared memory of the direct m8 kernels (`gemm.cu` kDirect with kPrefetch:
+/// `nvfp4_gemm_m8_t*`): the 16 warps' partial sums (8 tokens x 16 rows of f32 each), no ring.
+/// Measured on the H200 against the ring-less m8 they replace (weights through an 8-slot ring,
+/// 88 KB), W4A16 at M = 8, two runs each: 7168x16384 27.81-27.85 -> 20.38-20.39 µs, 4096x7168
+/// 7.88 -> 6.25-6.26, 24576x1536 10.50-10.51 -> 8.62, 2048x7168 5.23 -> 4.06, 7168x2048
+/// 4.95-4.96 -> 4.46-4.47.
+const DIRECT_M8_SHARED_BYTES: u32 = 16 * 8 * 16 * 4;
 
 /// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
 /// (`m16r2`, `m16r1`: one CTA per SM, each warp on 2 or 1 tiles at its slice of K), as (row
@@ -464,8 +476,8 @@ mod tests {
 
     /// On the H100: 7168x16384 takes two tiles per CTA, the cluster kernel for 4 tokens and
     /// `m16r2_t2`; its 224 CTAs exceed the SMs, so `m1` (16 warps' partial sums, 1 KB, and their
-    /// slices of the row, 32 chunks of 128 B each) and `m8` (8 slots of 640 B + 8 KB of partial
-    /// sums) keep their own shared memory, and the cluster kernel (32 warps x 4 slots x 1152 B +
+    /// slices of the row, 32 chunks of 128 B each) and `m8` (8 KB of partial sums, no ring)
+    /// keep their own shared memory, and the cluster kernel (32 warps x 4 slots x 1152 B +
     /// 16 KB of partial sums), `m16r2` (its rings, 208 KB, hold the partial sums after the loop)
     /// and `m24` (8 slots + 24 tokens' partials) fill their SM.
     #[test]
@@ -483,7 +495,7 @@ mod tests {
             ]
         );
         let smem: Vec<u32> = c.kernels.iter().map(|k| k.shared_bytes).collect();
-        assert_eq!(smem, [65 * KIB, 160 * KIB, 88 * KIB, 208 * KIB, 104 * KIB]);
+        assert_eq!(smem, [65 * KIB, 160 * KIB, 8 * KIB, 208 * KIB, 104 * KIB]);
         let fills: Vec<bool> = c.kernels.iter().map(|k| k.fills_sm).collect();
         assert_eq!(fills, [false, true, false, true, true]);
         let split = super::ClusterSplit {
