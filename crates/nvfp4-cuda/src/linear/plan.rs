@@ -297,8 +297,8 @@ fn direct_shared_bytes(shape: &PackedShape, warps: usize, warps_per_tile: usize)
 
 /// Dynamic shared memory of the direct m8 kernels (`gemm.cu` kDirect with kPrefetch:
 /// `nvfp4_gemm_m8_t*`): the 16 warps' partial sums (8 tokens x 16 rows of f32 each), no ring.
-/// Measured on the H200 against the ring-less m8 they replace (weights through an 8-slot ring,
-/// 88 KB), W4A16 at M = 8, two runs each: 7168x16384 27.81-27.85 -> 20.38-20.39 µs, 4096x7168
+/// (The partial-sum term of [`shared_bytes`] with no ring.) Measured on the H200 against the m8
+/// they replace (weights through an 8-slot cp.async ring, activations loaded from L2: 88 KB), W4A16 at M = 8, two runs each: 7168x16384 27.81-27.85 -> 20.38-20.39 µs, 4096x7168
 /// 7.88 -> 6.25-6.26, 24576x1536 10.50-10.51 -> 8.62, 2048x7168 5.23 -> 4.06, 7168x2048
 /// 4.95-4.96 -> 4.46-4.47.
 const DIRECT_M8_SHARED_BYTES: u32 = 16 * 8 * 16 * 4;
