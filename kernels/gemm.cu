@@ -674,7 +674,7 @@ __device__ __forceinline__ void gemm(
 NVFP4_GEMM_DIRECT_ENTRY(m1, false, 1, NVFP4_TWO_CTAS)
 NVFP4_GEMM_DIRECT_ENTRY(m1, false, 2, NVFP4_TWO_CTAS)
 NVFP4_GEMM_DIRECT_ENTRY(m1, false, 4, NVFP4_TWO_CTAS)
-// m8 (host: linear/plan.rs `direct_m8_shared_bytes`): up to 8 tokens, the weights loaded straight
+// m8 (host: linear/plan.rs `DIRECT_STAGES`): up to 8 tokens, the weights loaded straight
 // into registers as in m1, each lane's activations from global memory one chunk ahead (kDirect
 // with kPrefetch). Two CTAs per SM where it fits 64 registers without spilling: on sm_100a it
 // spills at 64 (68 bytes), so there it keeps one CTA per SM (NVFP4_M8_CTAS).

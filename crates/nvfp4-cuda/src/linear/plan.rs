@@ -11,7 +11,7 @@ use crate::pack::PackedShape;
 /// and keeps its token's row in shared memory (see [`direct_shared_bytes`]; where that does not
 /// fit a block, M = 1 takes the m4 kernel); m4 copies its tokens' activations with the weights
 /// into the shared-memory ring; m8 loads the weights as m1 does and each lane's activations from
-/// global memory (see [`DIRECT_M8_SHARED_BYTES`]); the m1, m4, m8 (but on sm_100, where m8
+/// global memory (no ring: its shared memory is the partial sums, see [`DIRECT_STAGES`]); the m1, m4, m8 (but on sm_100, where m8
 /// takes the registers of one CTA per SM) and (on sm_90) m16 kernels fit 64
 /// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
 /// their math instead of a chunk ahead), except on the 100 KB-per-SM devices, where one CTA is all
@@ -25,6 +25,13 @@ pub(super) const VARIANTS: [(usize, &str); 5] =
 /// activations from global memory, 4 for those whose activations travel in the ring.
 const STAGES: usize = 8;
 const RING_STAGES: usize = 4;
+/// The direct m8 kernel's ring (`gemm.cu` kDirect with kPrefetch: `nvfp4_gemm_m8_t*`): none; its
+/// weights go straight into registers, so its shared memory is the 16 warps' partial sums
+/// (8 tokens x 16 rows of f32 each, 8 KB). Measured on the H200 against the m8 it replaced
+/// (weights through an 8-slot cp.async ring, activations loaded from L2: 88 KB), W4A16 at M = 8,
+/// two runs each: 7168x16384 27.81-27.85 -> 20.38-20.39 µs, 4096x7168 7.88 -> 6.25-6.26,
+/// 24576x1536 10.50-10.51 -> 8.62, 2048x7168 5.23 -> 4.06, 7168x2048 4.95-4.96 -> 4.46-4.47.
+const DIRECT_STAGES: usize = 0;
 /// m24's ring where 8 slots and its partial sums do not fit a block's shared memory (104 KB
 /// against 99 KB on sm_86, sm_89 and sm_120): `gemm.cu` compiled with [`SMALL_SHARED_GEMM_DEFINES`].
 const SMALL_M24_STAGES: usize = 4;
@@ -156,6 +163,7 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
         };
         let stages = match (ring_tokens, tokens) {
             (1.., _) => RING_STAGES,
+            (_, 8) => DIRECT_STAGES,
             (_, 24) => m24_stages,
             _ => STAGES,
         };
@@ -168,8 +176,6 @@ pub(super) fn choose(shape: &PackedShape, dev: &GemmDevice) -> GemmChoice {
             && shape.tiles.div_ceil(units_per_cta) <= dev.sms;
         let smem = if tokens == 1 {
             direct_smem
-        } else if tokens == 8 {
-            DIRECT_M8_SHARED_BYTES
         } else {
             shared_bytes(tokens, row_tiles, ring_tokens, stages)
         };
@@ -295,14 +301,6 @@ fn direct_shared_bytes(shape: &PackedShape, warps: usize, warps_per_tile: usize)
     (warps * 16 * 4 + warps * shape.chunks.div_ceil(warps_per_tile) * 128) as u32
 }
 
-/// Dynamic shared memory of the direct m8 kernels (`gemm.cu` kDirect with kPrefetch:
-/// `nvfp4_gemm_m8_t*`): the 16 warps' partial sums (8 tokens x 16 rows of f32 each), no ring.
-/// (The partial-sum term of [`shared_bytes`] with no ring.) Measured on the H200 against the m8
-/// they replace (weights through an 8-slot cp.async ring, activations loaded from L2: 88 KB), W4A16 at M = 8, two runs each: 7168x16384 27.81-27.85 -> 20.38-20.39 µs, 4096x7168
-/// 7.88 -> 6.25-6.26, 24576x1536 10.50-10.51 -> 8.62, 2048x7168 5.23 -> 4.06, 7168x2048
-/// 4.95-4.96 -> 4.46-4.47.
-const DIRECT_M8_SHARED_BYTES: u32 = 16 * 8 * 16 * 4;
-
 /// The `gemm.cu` kernels for 9 to 16 tokens that copy the activations through the ring
 /// (`m16r2`, `m16r1`: one CTA per SM, each warp on 2 or 1 tiles at its slice of K), as (row
 /// tiles per warp, units per CTA), where they beat `m16` (two CTAs per SM, activations loaded
@@ -373,7 +371,7 @@ pub(super) fn quantizing_m1(
 }
 
 /// Dynamic shared memory of a `gemm.cu` kernel of `tokens` tokens, `row_tiles` tiles per warp
-/// and rings of `stages` slots: the 16 warps' rings of `row_tiles` x (512 code bytes, 64 scale
+/// and rings of `stages` slots (none in the direct m8): the 16 warps' rings of `row_tiles` x (512 code bytes, 64 scale
 /// bytes, 64 spare bytes) plus 128 activation bytes per ring token (`ring_tokens` of them travel
 /// with the weights), then the partial sums (16 warps x `row_tiles` x the mma's tokens, at least
 /// 8, x 16 rows of f32), which take the rings' bytes after the loop where both would not fit in
@@ -643,15 +641,15 @@ mod tests {
     }
 
     /// M = 1 takes m4's kernel where the direct m1's row slices exceed a block's shared memory:
-    /// on the H100 at K = 115712 (1808 chunks: 1 KB + 226 KB), not at 1824 chunks; the
-    /// quantizing m1 is then not taken either.
+    /// on the H100 at K = 115712 (1808 chunks, 113 per warp: 1 KB + 226 KB) and below, not from
+    /// 1809 chunks on (114 per warp: 229 KB); the quantizing m1 is then not taken either.
     #[test]
     fn m1_falls_back_to_m4_where_its_row_does_not_fit() {
         let c = choose(&shape(1024, 1808 * 64), &H100);
         assert_eq!(c.kernels[0].name, "nvfp4_gemm_m1_t1");
         assert_eq!(c.kernels[0].shared_bytes, 227 * KIB);
-        let c = choose(&shape(1024, 1824 * 64), &H100);
-        // (Here the cluster kernel: 64 tiles of 1824 chunks.)
+        let c = choose(&shape(1024, 1809 * 64), &H100);
+        // (Here the cluster kernel: 64 tiles of 1809 chunks.)
         assert_eq!(
             (c.kernels[0].name.as_str(), c.kernels[0].tokens),
             ("nvfp4_gemm_m4_c2", 4)
