@@ -10,6 +10,8 @@
 //!    `nvfp4_cuda::KERNEL_SOURCES` for every architecture of [`CAPABILITIES`] through
 //!    `nvfp4_cuda::compile` (the runtime's own code path) and prints the ptxas report as a table.
 //!    Any failure exits non-zero.
+//! 4. With `--cubins DIR`, it also writes each CUBIN to `DIR/<source>-<arch>[-<define>=<value>].cubin`,
+//!    for reading the SASS (`cuobjdump -sass`, from the PyPI wheel `nvidia-cuda-cuobjdump`).
 
 use std::env;
 use std::ffi::OsString;
@@ -45,9 +47,19 @@ const CAPABILITIES: [(u32, u32); 5] = [(9, 0), (10, 0), (8, 0), (8, 9), (12, 0)]
 /// `nvfp4_cuda::linear::SMALL_SHARED_GEMM_DEFINES`: compiled that way too.
 const SMALL_SHARED: [(u32, u32); 2] = [(8, 9), (12, 0)];
 
-pub(crate) fn run() -> Result<()> {
+/// `args`: the task's arguments after `kernels`: none, or `--cubins DIR`.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let cubin_dir = match args {
+        [] => None,
+        [flag, dir] if flag == "--cubins" => Some(PathBuf::from(dir)),
+        _ => {
+            return Err(
+                format!("kernels: expected no arguments or --cubins DIR, got {args:?}").into(),
+            );
+        }
+    };
     if let Some(dir) = env::var_os(CHILD_ENV) {
-        return compile_all(Path::new(&dir));
+        return compile_all(Path::new(&dir), cubin_dir.as_deref());
     }
     let lib_dir = match env::var_os(LIB_DIR_ENV) {
         Some(dir) if Path::new(&dir).join(LIBS[0]).is_file() => PathBuf::from(dir),
@@ -116,8 +128,9 @@ fn install_wheel(root: &Path) -> Result<PathBuf> {
     Ok(lib_dir)
 }
 
-/// Compiles every kernel source for every CI architecture and prints the resource table.
-fn compile_all(lib_dir: &Path) -> Result<()> {
+/// Compiles every kernel source for every CI architecture and prints the resource table; writes
+/// the CUBINs into `cubin_dir` if given.
+fn compile_all(lib_dir: &Path, cubin_dir: Option<&Path>) -> Result<()> {
     let version = nvrtc_version()?;
     if version != NVRTC_PINNED {
         return Err(format!(
@@ -153,6 +166,9 @@ fn compile_all(lib_dir: &Path) -> Result<()> {
         .flat_map(|&arch| KERNEL_SOURCES.iter().map(move |s| (arch, s, &[][..])))
         .chain(small_shared.iter().map(|&arch| (arch, gemm, defines)))
         .collect();
+    if let Some(dir) = cubin_dir {
+        fs::create_dir_all(dir)?;
+    }
     let mut rows: Vec<(String, KernelResources)> = Vec::new();
     let mut failures = 0;
     for &(arch, source, defines) in &builds {
@@ -170,6 +186,15 @@ fn compile_all(lib_dir: &Path) -> Result<()> {
                     .filter(|l| !l.trim().is_empty() && !l.starts_with("ptxas"))
                 {
                     eprintln!("{label} for {arch}: {line}");
+                }
+                if let Some(dir) = cubin_dir {
+                    let stem = source.name.trim_end_matches(".cu");
+                    let name = defines
+                        .iter()
+                        .fold(format!("{stem}-{arch}"), |name, (define, value)| {
+                            format!("{name}-{define}={value}")
+                        });
+                    fs::write(dir.join(format!("{name}.cubin")), &cubin.image)?;
                 }
                 let kernels = cubin.resources();
                 if kernels.is_empty() {

@@ -6,7 +6,7 @@
 //! |              | `no_std` build of nvfp4-core, docs, tests, then `kernels` (see `ci.rs`)      |
 //! | `kernels`    | fetches the pinned NVRTC 13.0.88 if needed, compiles every embedded kernel    |
 //! |              | source for sm_90a, sm_100a, sm_80, sm_89 and sm_120a, prints registers /     |
-//! |              | shared memory / spills                                                       |
+//! |              | shared memory / spills; `--cubins DIR` also writes the CUBINs there          |
 //! | `gpu-bundle` | builds the test and bench executables in release and packs them, with        |
 //! |              | `run.sh`, into `gpu-bundle/` for a GPU machine without Rust                  |
 //! | `plot`       | draws a bench CSV (`shape,mode,m,impl,time_us`) as an SVG: time against M,   |
@@ -29,10 +29,12 @@ tasks:
   ci           run every CI check, stopping at the first failure: cargo fmt --check, clippy
                -D warnings, nvfp4-core built for x86_64-unknown-none (no_std), cargo doc
                -D warnings, cargo test --workspace, then the kernels task (.ci/run calls this)
-  kernels      compile every kernel source for sm_90a, sm_100a, sm_80, sm_89 and sm_120a with
+  kernels [--cubins DIR]
+               compile every kernel source for sm_90a, sm_100a, sm_80, sm_89 and sm_120a with
                NVRTC 13.0.88 and print each kernel's registers, shared memory and spills
                (installs the NVRTC wheel into .cache/ on first use; NVFP4_NVRTC_LIB_DIR=<dir>
-               uses another NVRTC instead)
+               uses another NVRTC instead); --cubins DIR also writes each CUBIN into DIR
+               (for cuobjdump -sass)
   gpu-bundle   build the release test and bench executables into gpu-bundle/ with run.sh
   plot <csv> <out.svg> [--title TEXT]
                draw a bench CSV with columns shape,mode,m,impl,time_us as an SVG: one panel
@@ -42,7 +44,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
-        Some("kernels") => kernels::run(),
+        Some("kernels") => kernels::run(&args[1..]),
         Some("gpu-bundle") => bundle::run(),
         Some("plot") => plot::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
