@@ -11,7 +11,8 @@
 //! `linear.csv` (the `cargo xtask plot` format) to the bench output folder. Run on a GPU machine:
 //! `cargo bench -p nvfp4-cuda --bench linear`, or the bundle's `run.sh --bench`.
 //! `NVFP4_LINEAR_ONLY="7168x16384 1"` restricts the run to shapes whose name contains the first
-//! word and, if given, to the M of the second (for profiling one launch with ncu).
+//! word and, if given, to the M of the second, or its comma-separated list of M ("x 1,8,16": every
+//! shape at those M); one M profiles one launch with ncu.
 
 mod common;
 
@@ -161,7 +162,11 @@ fn main() {
     let mut only = only.split_whitespace();
     let (only_shape, only_m) = (
         only.next().unwrap_or(""),
-        only.next().and_then(|m| m.parse::<usize>().ok()),
+        only.next().map(|ms| {
+            ms.split(',')
+                .filter_map(|m| m.parse::<usize>().ok())
+                .collect::<Vec<_>>()
+        }),
     );
     for (n, k, name) in SHAPES.into_iter().filter(|s| s.2.contains(only_shape)) {
         let mut rng = Rng::new((n * k) as u64);
@@ -194,7 +199,10 @@ fn main() {
                 (mode, new_layer(mode, max_m), copies)
             })
             .collect();
-        for m in MS.into_iter().filter(|&m| only_m.is_none_or(|o| o == m)) {
+        for m in MS
+            .into_iter()
+            .filter(|m| only_m.as_ref().is_none_or(|o| o.contains(m)))
+        {
             let graph = m <= GRAPH_MAX_M;
             let copies = if graph { cold_copies(2 * n * k, l2) } else { 1 };
             let (cublas_us, cublas_cold_us) = match (0..copies)
