@@ -11,8 +11,9 @@
 //! `linear.csv` (the `cargo xtask plot` format) to the bench output folder. Run on a GPU machine:
 //! `cargo bench -p nvfp4-cuda --bench linear`, or the bundle's `run.sh --bench`.
 //! `NVFP4_LINEAR_ONLY="7168x16384 1"` restricts the run to shapes whose name contains the first
-//! word and, if given, to the M of the second, or its comma-separated list of M ("x 1,8,16": every
-//! shape at those M); one M profiles one launch with ncu.
+//! word and, if given, to the M of the second, or its comma-separated list of M ("x 1,8,24": every
+//! shape at those M, which need not be in the table's list, up to its largest); one M profiles
+//! one launch with ncu.
 
 mod common;
 
@@ -199,10 +200,8 @@ fn main() {
                 (mode, new_layer(mode, max_m), copies)
             })
             .collect();
-        for m in MS
-            .into_iter()
-            .filter(|m| only_m.as_ref().is_none_or(|o| o.contains(m)))
-        {
+        let ms = only_m.clone().unwrap_or_else(|| MS.to_vec());
+        for m in ms.into_iter().filter(|&m| (1..=max_m).contains(&m)) {
             let graph = m <= GRAPH_MAX_M;
             let copies = if graph { cold_copies(2 * n * k, l2) } else { 1 };
             let (cublas_us, cublas_cold_us) = match (0..copies)
