@@ -259,7 +259,8 @@ __device__ __forceinline__ void gemm(
         // kPrefetch (m8): lane (g, t) loads token m0 + g's 16 columns of each chunk from global
         // memory (L1-cached: the warps on this K slice of the SM's other tiles read them too) one
         // chunk ahead of its math, from a running pointer; a lane of a token past M loads nothing
-        // (its B words stay zero), and a_stop, the row's end, bounds the last, partial chunk of K.
+        // (its B words stay zero), and a_stop, the row's end, bounds the last, partial chunk of K,
+        // whose columns past it read as zero.
         const u16* a_lane = a;
         const u16* a_stop = a;
         const long long a_tile_step = static_cast<long long>(kMTile) * k;  // token m to m + 8
@@ -272,13 +273,19 @@ __device__ __forceinline__ void gemm(
             for (int i = 0; i < 8; ++i) b_next[mt][i] = 0u;
         }
         auto load_b = [&](const u16* p, bool check) {
+            const bool in_k = !check || p < a_stop;
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt)
-                if (a_has_row[mt] && (!check || p < a_stop)) {
+                if (a_has_row[mt] && in_k) {
                     const uint4_t lo = *reinterpret_cast<const uint4_t*>(p + mt * a_tile_step);
                     const uint4_t hi = *reinterpret_cast<const uint4_t*>(p + mt * a_tile_step + 8);
                     b_next[mt][0] = lo.x; b_next[mt][1] = lo.y; b_next[mt][2] = lo.z; b_next[mt][3] = lo.w;
                     b_next[mt][4] = hi.x; b_next[mt][5] = hi.y; b_next[mt][6] = hi.z; b_next[mt][7] = hi.w;
+                } else if (a_has_row[mt]) {
+                    // Columns past K: zero, not the previous chunk's values (whose Inf times the
+                    // zero padding weights would make the sums NaN).
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) b_next[mt][i] = 0u;
                 }
         };
         if constexpr (kPrefetch) {

@@ -614,8 +614,11 @@ fn cluster_decode_kernels() {
 /// (16 warps on a tile: K of 1, 54, 105 and 180 chunks; all but 105 end in a partial chunk),
 /// either side of the 4 and 8 chunks where the loop's rounds begin, with ragged N, M = 1, 5 and 8
 /// (the mma's columns past M zero), both modes (W4A4 at M = 1 quantizing in the GEMM,
-/// `m1q`, up to K = 6720), zero, subnormal and NaN scales, and a NaN input, which makes its
-/// token's whole row NaN and no other.
+/// `m1q`, up to K = 6720), zero, subnormal and NaN scales, a NaN input, which makes its token's
+/// whole row NaN and no other, and an infinite input in the columns that the last, partial chunk
+/// lacks, one chunk before it, in the first and the last token: that token's outputs are infinite
+/// where its weight is not zero (the columns past K read as zero, not as the previous chunk's
+/// infinity times a zero weight, NaN).
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn direct_kernels_on_slices_of_every_length() {
@@ -657,6 +660,19 @@ fn direct_kernels_on_slices_of_every_length() {
                 );
                 for (i, v) in got[..(m - 1) * n].iter().enumerate() {
                     assert_eq!(v.is_nan(), i % n == 5, "{n}x{k} M={m}: output {i}");
+                }
+                // An infinity in columns 48..63 (which the last, partial chunk lacks) of the
+                // chunk before the last, in the first token and in the last.
+                let tokens: &[usize] = if m == 1 { &[0] } else { &[0, m - 1] };
+                for &token in tokens.iter().filter(|_| k % 64 != 0 && k > 64) {
+                    let mut x = Rng::new((k + m) as u64).vec_bf16(m * k, 1.0);
+                    x[token * k + (k / 64 - 1) * 64 + 48] = bf16::INFINITY;
+                    let got = check(&reg, &w, &x, m, GemmMode::W4A16, ActivationScale::Dynamic);
+                    let row = &got[token * n..(token + 1) * n];
+                    assert!(
+                        row.iter().filter(|v| v.is_infinite()).count() > n / 2,
+                        "{n}x{k} M={m}: an infinite input in token {token}"
+                    );
                 }
             }
         }
