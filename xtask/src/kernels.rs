@@ -10,8 +10,8 @@
 //!    `nvfp4_cuda::KERNEL_SOURCES` for every architecture of [`CAPABILITIES`] through
 //!    `nvfp4_cuda::compile` (the runtime's own code path) and prints the ptxas report as a table.
 //!    Any failure exits non-zero.
-//! 4. With `--cubins DIR`, it also writes each CUBIN to `DIR/<source>-<arch>[-<define>=<value>].cubin`,
-//!    for reading the SASS (`cuobjdump -sass`, from the PyPI wheel `nvidia-cuda-cuobjdump`).
+//! 4. With `--cubins DIR`, it also writes each CUBIN to
+//!    `DIR/<source>-<arch>[-<define>=<value>].cubin`, for reading the SASS (`cuobjdump -sass`, from the PyPI wheel `nvidia-cuda-cuobjdump`).
 
 use std::env;
 use std::ffi::OsString;

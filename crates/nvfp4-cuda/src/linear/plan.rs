@@ -11,12 +11,12 @@ use crate::pack::PackedShape;
 /// and keeps its token's row in shared memory (see [`direct_shared_bytes`]; where that does not
 /// fit a block, M = 1 takes the m4 kernel); m4 copies its tokens' activations with the weights
 /// into the shared-memory ring; m8 loads the weights as m1 does and each lane's activations from
-/// global memory (no ring: its shared memory is the partial sums, see [`DIRECT_STAGES`]); the m1, m4, m8 (but on sm_100, where m8
-/// takes the registers of one CTA per SM) and (on sm_90) m16 kernels fit 64
-/// registers, so two CTAs (32 warps) share an SM (m16 then loads its activations right before
-/// their math instead of a chunk ahead), except on the 100 KB-per-SM devices, where one CTA is all
-/// their shared memory leaves room for and they take the registers of one; m24 runs one CTA per
-/// SM. Where [`m16_ring`] says so, the 16-token variant is `m16r2` or `m16r1` instead
+/// global memory (no ring: its shared memory is the partial sums, see [`DIRECT_STAGES`]); the m1,
+/// m4, m8 (but on sm_100, where m8 takes the registers of one CTA per SM) and (on sm_90) m16
+/// kernels fit 64 registers, so two CTAs (32 warps) share an SM (m16 then loads its activations
+/// right before their math instead of a chunk ahead), except on the 100 KB-per-SM devices, where
+/// one CTA is all their shared memory leaves room for and they take the registers of one; m24
+/// runs one CTA per SM. Where [`m16_ring`] says so, the 16-token variant is `m16r2` or `m16r1` instead
 /// (activations in the ring, one CTA per SM).
 pub(super) const VARIANTS: [(usize, &str); 5] =
     [(1, "m1"), (4, "m4"), (8, "m8"), (16, "m16"), (24, "m24")];
@@ -371,8 +371,8 @@ pub(super) fn quantizing_m1(
 }
 
 /// Dynamic shared memory of a `gemm.cu` kernel of `tokens` tokens, `row_tiles` tiles per warp
-/// and rings of `stages` slots (none in the direct m8): the 16 warps' rings of `row_tiles` x (512 code bytes, 64 scale
-/// bytes, 64 spare bytes) plus 128 activation bytes per ring token (`ring_tokens` of them travel
+/// and rings of `stages` slots (none in the direct m8): the 16 warps' rings of `row_tiles` x (512
+/// code bytes, 64 scale bytes, 64 spare bytes) plus 128 activation bytes per ring token (`ring_tokens` of them travel
 /// with the weights), then the partial sums (16 warps x `row_tiles` x the mma's tokens, at least
 /// 8, x 16 rows of f32), which take the rings' bytes after the loop where both would not fit in
 /// 227 KB (as the kernel decides).
